@@ -1,0 +1,55 @@
+# The README's commands. Every target does its own set-up, so a fresh clone needs nothing else.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
+export CRM_SYNC_DATA ?= $(CURDIR)/data
+
+.PHONY: help install test lint demo ui sandbox bench postgres clean
+
+help:
+	@echo "make demo   - set up, start the local Salesforce org and run the main job"
+	@echo "make test   - set up, then ruff and the tests (Postgres is started when it is down)"
+	@echo "make ui     - the Dagster UI and daemon against the embedded instance and the sandbox"
+	@echo "make bench  - the benchmarks in bench/ (figures in bench/results/)"
+
+$(BIN)/python:
+	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 is needed ($(PYTHON) not found)"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+$(DAGSTER_HOME)/dagster.yaml: dagster.yaml
+	@mkdir -p $(DAGSTER_HOME)
+	cp dagster.yaml $(DAGSTER_HOME)/dagster.yaml
+
+postgres:
+	@bash .ci/ensure-postgres
+
+lint: install
+	$(BIN)/ruff check crm_sync crm_sync_tests bench
+
+test: install postgres lint
+	$(BIN)/pytest
+
+demo: install $(DAGSTER_HOME)/dagster.yaml
+	$(BIN)/crm-sync demo
+
+ui: install $(DAGSTER_HOME)/dagster.yaml
+	$(BIN)/crm-sync ui
+
+sandbox: install
+	$(BIN)/crm-sync sandbox --data $(CRM_SYNC_DATA)/sandbox
+
+bench: install postgres
+	$(BIN)/python bench/sandbox.py
+
+clean:
+	rm -rf $(VENV) .dagster_home data .pytest_cache .ruff_cache

@@ -1,0 +1,95 @@
+"""Salesforce record Ids: key prefixes, the 18-character checksum, and a generator of new Ids."""
+
+from __future__ import annotations
+
+import itertools
+import threading
+
+_CHECKSUM_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345"
+_BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+_ID_CHARS = set(_BASE62)
+
+
+def checksum_suffix(id15: str) -> str:
+    """The three characters Salesforce appends to a 15-character Id to make it case-insensitive."""
+    if len(id15) != 15:
+        raise ValueError(f"a 15-character Id is needed, got {id15!r}")
+    suffix = []
+    for chunk in range(3):
+        bits = 0
+        for position, char in enumerate(id15[chunk * 5 : chunk * 5 + 5]):
+            if "A" <= char <= "Z":
+                bits |= 1 << position
+        suffix.append(_CHECKSUM_ALPHABET[bits])
+    return "".join(suffix)
+
+
+def to_18(record_id: str) -> str:
+    """The 18-character form of a 15- or 18-character Id (an 18-character Id is returned unchanged)."""
+    if len(record_id) == 18:
+        return record_id
+    return record_id + checksum_suffix(record_id)
+
+
+def is_valid_id(value: object) -> bool:
+    """True when value is a well-formed 15- or 18-character Id whose checksum (if any) is right."""
+    if not isinstance(value, str) or len(value) not in (15, 18) or not set(value) <= _ID_CHARS:
+        return False
+    return len(value) == 15 or checksum_suffix(value[:15]) == value[15:]
+
+
+def normalize_id(value: str) -> str | None:
+    """The canonical 18-character Id for a valid 15/18 Id, or None when it is not a valid Id."""
+    return to_18(value) if is_valid_id(value) else None
+
+
+def key_prefix(record_id: str) -> str:
+    """The three-character key prefix that names the object an Id belongs to."""
+    return record_id[:3]
+
+
+def _base62(number: int, width: int) -> str:
+    chars = []
+    for _ in range(width):
+        number, digit = divmod(number, 62)
+        chars.append(_BASE62[digit])
+    if number:
+        raise OverflowError("Id space exhausted")
+    return "".join(reversed(chars))
+
+
+class IdFactory:
+    """Makes new, unique 18-character Ids per key prefix: prefix + pod "8a" + a 10-character sequence."""
+
+    POD = "8a"
+
+    def __init__(self, start: dict[str, int] | None = None) -> None:
+        self._counters: dict[str, itertools.count] = {}
+        self._start = dict(start or {})
+        self._lock = threading.Lock()
+
+    def new_id(self, prefix: str) -> str:
+        with self._lock:
+            counter = self._counters.get(prefix)
+            if counter is None:
+                counter = self._counters[prefix] = itertools.count(self._start.get(prefix, 1))
+            sequence = next(counter)
+        return to_18(prefix + self.POD + _base62(sequence, 10))
+
+    def ensure_after(self, prefix: str, sequence: int) -> None:
+        """Make the next Id of prefix use a sequence number above `sequence` (after loading existing data)."""
+        with self._lock:
+            self._start[prefix] = max(self._start.get(prefix, 1), sequence + 1)
+            self._counters.pop(prefix, None)
+
+    @staticmethod
+    def sequence_of(record_id: str) -> int:
+        """The sequence number inside an Id made by this factory (0 for Ids of another shape)."""
+        body = record_id[5:15]
+        number = 0
+        for char in body:
+            index = _BASE62.find(char)
+            if index < 0:
+                return 0
+            number = number * 62 + index
+        return number
