@@ -9,7 +9,7 @@ Describe answers are built from these definitions (`describe_field`, `describe_o
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 # Field types, as Salesforce's describe names them.
 TEXT_TYPES = {"id", "string", "textarea", "picklist", "email", "phone", "url", "reference"}

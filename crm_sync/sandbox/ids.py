@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 import threading
 
 _CHECKSUM_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345"
@@ -64,23 +63,19 @@ class IdFactory:
     POD = "8a"
 
     def __init__(self, start: dict[str, int] | None = None) -> None:
-        self._counters: dict[str, itertools.count] = {}
-        self._start = dict(start or {})
+        self._next: dict[str, int] = dict(start or {})
         self._lock = threading.Lock()
 
     def new_id(self, prefix: str) -> str:
         with self._lock:
-            counter = self._counters.get(prefix)
-            if counter is None:
-                counter = self._counters[prefix] = itertools.count(self._start.get(prefix, 1))
-            sequence = next(counter)
+            sequence = self._next.get(prefix, 1)
+            self._next[prefix] = sequence + 1
         return to_18(prefix + self.POD + _base62(sequence, 10))
 
     def ensure_after(self, prefix: str, sequence: int) -> None:
-        """Make the next Id of prefix use a sequence number above `sequence` (after loading existing data)."""
+        """Make the next Id of prefix use a sequence number above `sequence`; never goes back."""
         with self._lock:
-            self._start[prefix] = max(self._start.get(prefix, 1), sequence + 1)
-            self._counters.pop(prefix, None)
+            self._next[prefix] = max(self._next.get(prefix, 1), sequence + 1)
 
     @staticmethod
     def sequence_of(record_id: str) -> int:

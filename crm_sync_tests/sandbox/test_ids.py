@@ -1,0 +1,103 @@
+"""Salesforce Ids: the 18-character checksum, validation and the IdFactory."""
+
+import threading
+
+import pytest
+
+from crm_sync.sandbox.catalog import CATALOG
+from crm_sync.sandbox.ids import (
+    IdFactory,
+    checksum_suffix,
+    is_valid_id,
+    key_prefix,
+    normalize_id,
+    to_18,
+)
+
+
+def test_checksum_of_a_known_id() -> None:
+    assert checksum_suffix("001M000000qfPyS") == "IAU"
+    assert to_18("001M000000qfPyS") == "001M000000qfPySIAU"
+
+
+def test_checksum_distinguishes_case() -> None:
+    assert checksum_suffix("001m000000qfpys") == "AAA"
+    assert checksum_suffix("ABCDEABCDEABCDE") == "555"
+
+
+def test_to_18_keeps_an_18_character_id() -> None:
+    assert to_18("001M000000qfPySIAU") == "001M000000qfPySIAU"
+
+
+def test_checksum_needs_15_characters() -> None:
+    with pytest.raises(ValueError):
+        checksum_suffix("001M000000qfPy")
+
+
+@pytest.mark.parametrize(
+    ("value", "valid"),
+    [
+        ("001M000000qfPyS", True),
+        ("001M000000qfPySIAU", True),
+        ("001M000000qfPySIAA", False),  # wrong checksum
+        ("001M000000qfPy", False),  # too short
+        ("001M000000qfPyS!AU", False),  # not base62
+        ("001M000000qfP-S", False),
+        ("", False),
+        (None, False),
+        (1234567890123456, False),
+    ],
+)
+def test_is_valid_id(value: object, valid: bool) -> None:
+    assert is_valid_id(value) is valid
+
+
+def test_normalize_id() -> None:
+    assert normalize_id("001M000000qfPyS") == "001M000000qfPySIAU"
+    assert normalize_id("001M000000qfPySIAA") is None
+
+
+def test_factory_ids_are_valid_unique_and_carry_the_prefix() -> None:
+    factory = IdFactory()
+    made = {factory.new_id(sobject.key_prefix) for sobject in CATALOG.objects for _ in range(500)}
+    assert len(made) == 500 * len(CATALOG.objects)
+    for record_id in made:
+        assert len(record_id) == 18 and is_valid_id(record_id)
+        assert CATALOG.by_prefix(key_prefix(record_id)) is not None
+
+
+def test_factory_sequences_count_up_per_prefix() -> None:
+    factory = IdFactory()
+    accounts = [factory.new_id("001") for _ in range(3)]
+    contact = factory.new_id("003")
+    assert [IdFactory.sequence_of(i) for i in accounts] == [1, 2, 3]
+    assert IdFactory.sequence_of(contact) == 1
+    assert accounts == sorted(accounts)
+
+
+def test_ensure_after_continues_past_existing_ids() -> None:
+    factory = IdFactory()
+    factory.ensure_after("001", 61 * 62 + 5)
+    assert IdFactory.sequence_of(factory.new_id("001")) == 61 * 62 + 6
+
+
+def test_ensure_after_never_repeats_an_issued_id() -> None:
+    factory = IdFactory()
+    issued = [factory.new_id("001") for _ in range(3)]
+    factory.ensure_after("001", 1)
+    assert factory.new_id("001") not in issued
+
+
+def test_factory_is_thread_safe() -> None:
+    factory = IdFactory()
+    made: list[str] = []
+
+    def make() -> None:
+        made.extend(factory.new_id("00Q") for _ in range(2000))
+
+    threads = [threading.Thread(target=make) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(set(made)) == 8000
