@@ -1,14 +1,21 @@
-"""The `crm-sync` console script: one click group; each room of the package adds its own commands."""
+"""The `crm-sync` console script: one click group (click, as Dagster's own CLI); each room adds its commands."""
 
 from __future__ import annotations
 
 import click
+
+from crm_sync.demo import demo_command, ui_command
+from crm_sync.health_cli import COMMANDS as HEALTH_COMMANDS
+from crm_sync.sandbox.cli import sandbox_command
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 def main() -> None:
     """crm_sync: Salesforce <-> platform sync, run with Dagster."""
 
+
+for command in (sandbox_command, demo_command, ui_command, *HEALTH_COMMANDS):
+    main.add_command(command)
 
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -1,0 +1,120 @@
+"""Logins with unmodified simple-salesforce (SOAP, OAuth password, client credentials), refresh, expiry."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+import requests
+from simple_salesforce import Salesforce
+from simple_salesforce.exceptions import SalesforceAuthenticationFailed, SalesforceExpiredSession
+
+from crm_sync.sandbox.process import SandboxInfo
+
+
+def test_soap_login_gives_a_working_client(sandbox: SandboxInfo) -> None:
+    sf = Salesforce(username=sandbox.username, password=sandbox.password, security_token=sandbox.security_token,
+                    domain=sandbox.login_domain, session=sandbox.http_session())
+    assert sf.sf_instance == sandbox.host
+    assert sf.query("SELECT COUNT() FROM Account")["totalSize"] > 0
+
+
+def test_oauth_password_login(sandbox: SandboxInfo) -> None:
+    sf = Salesforce(username=sandbox.username, password=sandbox.password + sandbox.security_token,
+                    consumer_key=sandbox.client_id, consumer_secret=sandbox.client_secret,
+                    domain=sandbox.login_domain, session=sandbox.http_session())
+    assert sf.Account.describe()["name"] == "Account"
+
+
+def test_client_credentials_login(sandbox: SandboxInfo) -> None:
+    sf = Salesforce(consumer_key=sandbox.client_id, consumer_secret=sandbox.client_secret,
+                    domain=sandbox.login_domain, session=sandbox.http_session())
+    assert {o["name"] for o in sf.describe()["sobjects"]} >= {"Account", "Contact", "License__c"}
+
+
+def test_direct_session_with_instance_url(sandbox: SandboxInfo) -> None:
+    token = sandbox.oauth_token("client_credentials")
+    assert token["instance_url"] == sandbox.instance_url
+    assert token["token_type"] == "Bearer" and token["id"].startswith(sandbox.instance_url + "/id/")
+    sf = Salesforce(instance_url=token["instance_url"], session_id=token["access_token"],
+                    session=sandbox.http_session())
+    assert sf.limits()["DailyApiRequests"]["Max"] > 0
+
+
+def test_refresh_token_grant(sandbox: SandboxInfo) -> None:
+    first = sandbox.oauth_token("password")
+    assert first["refresh_token"]
+    refreshed = sandbox.oauth_token("refresh_token", refresh_token=first["refresh_token"])
+    assert refreshed["access_token"] != first["access_token"]
+    assert "refresh_token" not in refreshed
+
+
+def test_bad_soap_credentials_are_invalid_login(sandbox: SandboxInfo) -> None:
+    with pytest.raises(SalesforceAuthenticationFailed) as failure:
+        Salesforce(username=sandbox.username, password="wrong", security_token=sandbox.security_token,
+                   domain=sandbox.login_domain, session=sandbox.http_session())
+    assert failure.value.code == "INVALID_LOGIN"
+
+
+def test_password_without_token_is_refused(sandbox: SandboxInfo) -> None:
+    with pytest.raises(SalesforceAuthenticationFailed) as failure:
+        Salesforce(username=sandbox.username, password=sandbox.password, consumer_key=sandbox.client_id,
+                   consumer_secret=sandbox.client_secret, domain=sandbox.login_domain,
+                   session=sandbox.http_session())
+    assert failure.value.code == "invalid_grant"
+
+
+@pytest.mark.parametrize(
+    ("form", "error"),
+    [
+        ({"grant_type": "password", "client_id": "nope", "client_secret": "x", "username": "u", "password": "p"},
+         "invalid_client_id"),
+        ({"grant_type": "authorization_code", "code": "x"}, "unsupported_grant_type"),
+        ({"grant_type": "refresh_token", "refresh_token": "not-a-token"}, "invalid_grant"),
+    ],
+)
+def test_oauth_errors(sandbox: SandboxInfo, form: dict, error: str) -> None:
+    data = {"client_id": sandbox.client_id, "client_secret": sandbox.client_secret, **form}
+    response = sandbox.http_session().post(f"{sandbox.instance_url}/services/oauth2/token", data=data)
+    assert response.status_code == 400
+    assert response.json()["error"] == error
+
+
+def test_unknown_bearer_token_is_invalid_session(sandbox: SandboxInfo) -> None:
+    response = sandbox.http_session().get(f"{sandbox.instance_url}/services/data/v59.0/limits",
+                                          headers={"Authorization": "Bearer 00D000000000000!nope"})
+    assert response.status_code == 401
+    assert response.json() == [{"message": "Session expired or invalid", "errorCode": "INVALID_SESSION_ID"}]
+
+
+def test_expired_sessions_raise_and_a_new_login_works(sandbox: SandboxInfo) -> None:
+    token = sandbox.oauth_token("client_credentials")["access_token"]
+    direct = Salesforce(instance_url=sandbox.instance_url, session_id=token, session=sandbox.http_session())
+    with_login = sandbox.salesforce("soap")
+    direct.query("SELECT Id FROM Account LIMIT 1")
+    assert sandbox.admin.expire_sessions() >= 2
+    with pytest.raises(SalesforceExpiredSession):
+        direct.query("SELECT Id FROM Account LIMIT 1")
+    # a client that logged in with credentials logs in again by itself on INVALID_SESSION_ID
+    old_session = with_login.session_id
+    assert with_login.query("SELECT COUNT() FROM Account")["totalSize"] > 0
+    assert with_login.session_id != old_session
+
+
+def test_session_ttl_expires_sessions(sandbox: SandboxInfo, clean_org_state: None) -> None:
+    sandbox.admin.set_faults(session_ttl_s=0.2)
+    token = sandbox.oauth_token("client_credentials")["access_token"]
+    direct = Salesforce(instance_url=sandbox.instance_url, session_id=token, session=sandbox.http_session())
+    sandbox.admin.set_faults(session_ttl_s=7200)
+    time.sleep(0.3)
+    with pytest.raises(SalesforceExpiredSession):
+        direct.limits()
+
+
+def test_login_urls_without_the_alias_segment(sandbox: SandboxInfo) -> None:
+    """crm_sync's own client posts to https://HOST/services/oauth2/token directly."""
+    session = sandbox.http_session()
+    data = {"grant_type": "client_credentials"}
+    answer = session.post(f"{sandbox.instance_url}/services/oauth2/token", data=data,
+                          auth=requests.auth.HTTPBasicAuth(sandbox.client_id, sandbox.client_secret))
+    assert answer.status_code == 200 and answer.json()["access_token"]
