@@ -1,0 +1,88 @@
+"""Which platform database, and a SQLAlchemy engine for it (SQLite file or Postgres, by URL).
+
+SQLite connections run in WAL mode with foreign keys on, a busy timeout and `synchronous=NORMAL`;
+transactions are begun by SQLAlchemy (not by the driver), and `write_transaction()` begins with
+`BEGIN IMMEDIATE` so a writer holds the write lock from its first statement. Postgres sessions use UTC.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.pool import StaticPool
+
+PLATFORM_URL_ENV = "CRM_SYNC_PLATFORM_URL"
+DATA_DIR_ENV = "CRM_SYNC_DATA"
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+_WRITE_OPTION = "crm_sync_write"
+
+
+def data_dir() -> Path:
+    """The local data directory: $CRM_SYNC_DATA, else ./data."""
+    return Path(os.environ.get(DATA_DIR_ENV) or "data")
+
+
+def platform_url(url: str | None = None) -> str:
+    """The platform database URL: the one given, else $CRM_SYNC_PLATFORM_URL, else <data dir>/platform.db."""
+    if url:
+        return url
+    from_env = os.environ.get(PLATFORM_URL_ENV)
+    if from_env:
+        return from_env
+    return f"sqlite:///{(data_dir() / 'platform.db').resolve()}"
+
+
+def create_platform_engine(url: str) -> Engine:
+    """An engine for a SQLite or Postgres URL, with the connection settings the store relies on."""
+    parsed = sa.engine.make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        return _sqlite_engine(parsed)
+    if parsed.get_backend_name() == "postgresql":
+        # The store loads pages with psycopg2's COPY; a plain postgresql:// URL means psycopg2.
+        if parsed.get_driver_name() not in ("psycopg2", "psycopg2cffi") and "+" in parsed.drivername:
+            raise ValueError(f"the platform store needs the psycopg2 driver, not {parsed.drivername!r}")
+        parsed = parsed.set(drivername="postgresql+psycopg2")
+        return sa.create_engine(parsed, pool_pre_ping=True, connect_args={"options": "-c timezone=UTC"})
+    raise ValueError(f"the platform database must be SQLite or Postgres, not {parsed.get_backend_name()!r}")
+
+
+def _sqlite_engine(url: sa.URL) -> Engine:
+    in_memory = url.database in (None, "", ":memory:")
+    if in_memory:
+        engine = sa.create_engine(url, poolclass=StaticPool, connect_args={"check_same_thread": False})
+    else:
+        Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = sa.create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection, _record) -> None:  # noqa: ANN001 - DBAPI objects
+        dbapi_connection.isolation_level = None  # SQLAlchemy emits BEGIN itself (see _on_begin)
+        cursor = dbapi_connection.cursor()
+        if not in_memory:
+            cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Connection) -> None:
+        write = connection.get_execution_options().get(_WRITE_OPTION, False)
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+    return engine
+
+
+@contextmanager
+def write_transaction(engine: Engine) -> Iterator[Connection]:
+    """A connection inside one transaction meant to write: committed on success, rolled back on error."""
+    with engine.connect() as connection:
+        connection.execution_options(**{_WRITE_OPTION: True})
+        with connection.begin():
+            yield connection

@@ -1,0 +1,256 @@
+"""Writing model rows: applying received pages, marking deletes, and app writes with an origin.
+
+How `apply_page` counts (every row of the de-duplicated page lands in exactly one count):
+- imported:  no row has its salesforce_id yet, and the incoming row is not deleted; it is inserted.
+- updated:   the incoming active modstamp is newer than the stored one (or none is stored), and at least
+             one received value (or the deleted flag, e.g. an undelete) differs; the row is rewritten.
+- deleted:   as updated, but the incoming row is deleted and the stored one was not.
+- unchanged: every received value and the deleted flag equal the stored ones. The row is not
+             rewritten (values, origin, updated_at stay); only its modstamps move forward when newer, so
+             an older version can never win later.
+- skipped:   the incoming version is not newer and differs (an older version); or the section's
+             conflict rule keeps an unsent user change (see settings.ConflictRule); or the incoming row is
+             deleted and the platform never had it.
+Columns that are not received (send-only, off, or absent from the page) are never written.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, fields
+from datetime import datetime
+from typing import Any
+
+import pyarrow as pa
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from crm_sync.platform import cursors, dialect
+from crm_sync.platform.pages import MODSTAMP_COLUMNS
+from crm_sync.platform.schema import ORIGINS, PlatformSchema
+from crm_sync.platform.types import UTCDateTime, sql_type, utc_now
+from crm_sync.settings import ConflictRule, Section
+
+DELETE_CHUNK = 500
+
+
+@dataclass(frozen=True)
+class ApplyCounts:
+    """What one apply did, per the rules in this module's docstring."""
+
+    imported: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    skipped: int = 0
+    deleted: int = 0
+
+    def __add__(self, other: ApplyCounts) -> ApplyCounts:
+        return ApplyCounts(**{f.name: getattr(self, f.name) + getattr(other, f.name) for f in fields(self)})
+
+    @property
+    def total(self) -> int:
+        return self.imported + self.updated + self.unchanged + self.skipped + self.deleted
+
+
+def apply_page(
+    conn: Connection,
+    schema: PlatformSchema,
+    section: Section,
+    page: pa.Table,
+    *,
+    modstamp_field: str,
+    cursor: cursors.CursorUpdate | None = None,
+    landed_path: str | None = None,
+) -> ApplyCounts:
+    """Apply one normalized page (see pages.normalize_page) inside the caller's write transaction.
+
+    Set-based: the page is bulk-loaded into a temporary staging table, each staged row is classified
+    with one UPDATE .. FROM, then one UPDATE, one UPDATE (modstamps only) and one INSERT .. SELECT
+    write the model table. The cursor and the landing manifest are updated in the same transaction.
+    """
+    cursors.check_modstamp_field(modstamp_field)
+    target = schema.model(section.model)
+    received = [f.column for f in section.receive_fields() if f.column in page.column_names]
+    dialect.lock(conn, f"crm_sync:apply:{section.model}")
+
+    stage = dialect.create_staging(conn, f"crm_stage_{section.model}", [
+        sa.Column("salesforce_id", sa.String(18), primary_key=True),
+        sa.Column("sf_last_modified", UTCDateTime()),
+        sa.Column("sf_system_modstamp", UTCDateTime()),
+        sa.Column("deleted", sa.Boolean, nullable=False),
+        *(sa.Column(c, sql_type(section.field_for_column(c).type)) for c in received),
+        sa.Column("action", sa.Text),
+    ])
+    dialect.load_staging(conn, stage, page.select(["salesforce_id", *[c for c in MODSTAMP_COLUMNS.values()
+                                                                     if c in page.column_names],
+                                                   "deleted", *received]))
+    sql = _ApplySql(conn, section, target.name, stage.name, received, MODSTAMP_COLUMNS[modstamp_field])
+    conn.execute(sa.text(sql.classify_existing()), {"model": section.model})
+    conn.execute(sa.text(sql.classify_new()))
+    by_action = dict(conn.execute(sa.text(f"SELECT action, COUNT(*) FROM {sql.s} GROUP BY action")).all())
+
+    now = sa.bindparam("now", utc_now(), type_=UTCDateTime())
+    conn.execute(sa.text(sql.rewrite()).bindparams(now))
+    conn.execute(sa.text(sql.touch()))
+    inserted = conn.execute(sa.text(sql.insert()).bindparams(now)).rowcount
+    dialect.drop_staging(conn, stage)
+
+    if cursor is not None:
+        cursors.advance(conn, schema, section.object, modstamp_field, cursor)
+    if landed_path is not None:
+        manifest = schema.landing_manifest
+        conn.execute(manifest.update().where(manifest.c.path == str(landed_path))
+                     .values(applied=True, applied_at=utc_now()))
+    raced = by_action.get("insert", 0) - inserted  # a row inserted by another writer meanwhile
+    return ApplyCounts(
+        imported=inserted,
+        updated=by_action.get("update", 0),
+        unchanged=by_action.get("touch", 0) + by_action.get("unchanged", 0),
+        skipped=by_action.get("skipped", 0) + raced,
+        deleted=by_action.get("delete", 0),
+    )
+
+
+class _ApplySql:
+    """The SQL statements of one apply, with every identifier quoted for the dialect."""
+
+    def __init__(self, conn: Connection, section: Section, target: str, stage: str, received: list[str],
+                 active: str) -> None:
+        self.dialect_name = conn.dialect.name
+        self.q = lambda identifier: dialect.quote(conn, identifier)
+        self.t, self.s = self.q(target), self.q(stage)
+        self.received = [self.q(c) for c in received]
+        self.active = self.q(active)
+        self.conflict = ConflictRule(section.conflict) if section.sends else ConflictRule.SALESFORCE_WINS
+
+    def _equal(self) -> str:
+        same = [dialect.same(f"s.{c}", f"t.{c}", self.dialect_name) for c in self.received]
+        return " AND ".join([*same, "s.deleted = t.deleted"])
+
+    def _blocked_by_user_change(self) -> str:
+        if self.conflict is ConflictRule.SALESFORCE_WINS:
+            return "1 = 0"
+        newer = f" AND o.created_at > s.{self.active}" if self.conflict is ConflictRule.NEWEST_WINS else ""
+        return ("EXISTS (SELECT 1 FROM outbox o WHERE o.model = :model AND o.record_id = t.id "
+                f"AND NOT o.dead{newer})")
+
+    def classify_existing(self) -> str:
+        a, equal = self.active, self._equal()
+        return (
+            f"UPDATE {self.s} AS s SET action = CASE "
+            f"WHEN t.{a} IS NOT NULL AND s.{a} <= t.{a} THEN CASE WHEN {equal} THEN 'unchanged' ELSE 'skipped' END "
+            f"WHEN {equal} THEN 'touch' "
+            "WHEN s.deleted AND NOT t.deleted THEN 'delete' "
+            f"WHEN {self._blocked_by_user_change()} THEN 'skipped' "
+            "ELSE 'update' END "
+            f"FROM {self.t} AS t WHERE t.salesforce_id = s.salesforce_id"
+        )
+
+    def classify_new(self) -> str:
+        return f"UPDATE {self.s} SET action = CASE WHEN deleted THEN 'skipped' ELSE 'insert' END WHERE action IS NULL"
+
+    def _modstamps(self) -> list[str]:
+        return [f"{c} = COALESCE(s.{c}, t.{c})" for c in ("sf_last_modified", "sf_system_modstamp")]
+
+    def rewrite(self) -> str:
+        sets = [f"{c} = s.{c}" for c in self.received] + self._modstamps() + [
+            "origin = 'salesforce'", "updated_at = :now", "deleted = s.deleted",
+            f"deleted_at = CASE WHEN s.deleted THEN COALESCE(t.deleted_at, s.{self.active}) ELSE NULL END",
+        ]
+        return (f"UPDATE {self.t} AS t SET {', '.join(sets)} FROM {self.s} AS s "
+                "WHERE t.salesforce_id = s.salesforce_id AND s.action IN ('update', 'delete')")
+
+    def touch(self) -> str:
+        return (f"UPDATE {self.t} AS t SET {', '.join(self._modstamps())} FROM {self.s} AS s "
+                "WHERE t.salesforce_id = s.salesforce_id AND s.action = 'touch'")
+
+    def insert(self) -> str:
+        columns = ["salesforce_id", *self.received, "sf_last_modified", "sf_system_modstamp", "deleted"]
+        listing = ", ".join(columns)
+        return (f"INSERT INTO {self.t} ({listing}, origin, updated_at, sync_status) "
+                f"SELECT {listing}, 'salesforce', :now, 'ok' FROM {self.s} WHERE action = 'insert' "
+                "ON CONFLICT (salesforce_id) DO NOTHING")
+
+
+def mark_deleted(conn: Connection, schema: PlatformSchema, section: Section, salesforce_ids: Iterable[str],
+                 deleted_at: datetime) -> int:
+    """Mark the rows of these Salesforce Ids deleted (rows are kept); return how many were not already.
+
+    The modstamps move up to `deleted_at`, so a version older than the delete cannot revive the row.
+    """
+    if deleted_at.tzinfo is None:
+        raise ValueError("deleted_at must be timezone-aware")
+    table = schema.model(section.model)
+    ids = sorted(set(salesforce_ids))
+    marked = 0
+    for start in range(0, len(ids), DELETE_CHUNK):
+        chunk = ids[start:start + DELETE_CHUNK]
+        moved = {c: sa.case((sa.or_(table.c[c].is_(None), table.c[c] < deleted_at), deleted_at),
+                            else_=table.c[c]) for c in ("sf_last_modified", "sf_system_modstamp")}
+        result = conn.execute(
+            table.update()
+            .where(table.c.salesforce_id.in_(chunk), table.c.deleted.is_(sa.false()))
+            .values(deleted=True, deleted_at=deleted_at, origin="salesforce", updated_at=utc_now(), **moved))
+        marked += result.rowcount
+    return marked
+
+
+WRITABLE_EXTRA = ("salesforce_id", "deleted", "deleted_at")
+
+
+def write_record(conn: Connection, schema: PlatformSchema, section: Section, values: Mapping[str, Any], *,
+                 origin: str, record_id: int | None = None) -> int:
+    """Insert (record_id None) or update one row with an origin; return its platform id.
+
+    This is how an app writes: the origin decides change capture ('user' writes enter the outbox,
+    'system' writes wait for the nightly push, 'salesforce' writes never go back). `values` are keyed
+    by mapped column, plus optionally salesforce_id, deleted and deleted_at.
+    """
+    if origin not in ORIGINS:
+        raise ValueError(f"origin must be one of {', '.join(ORIGINS)}, not {origin!r}")
+    table = schema.model(section.model)
+    allowed = set(section.columns) | set(WRITABLE_EXTRA)
+    unknown = sorted(set(values) - allowed)
+    if unknown:
+        raise ValueError(f"model {section.model} has no writable column(s) {', '.join(unknown)}")
+    row = dict(values)
+    if row.get("deleted") and "deleted_at" not in row:
+        row["deleted_at"] = utc_now()
+    row.update(origin=origin, updated_at=utc_now())
+    if record_id is None:
+        return conn.execute(table.insert().values(**row).returning(table.c.id)).scalar_one()
+    result = conn.execute(table.update().where(table.c.id == record_id).values(**row))
+    if result.rowcount == 0:
+        raise KeyError(f"model {section.model} has no record with id {record_id}")
+    return record_id
+
+
+def get_record(conn: Connection, schema: PlatformSchema, model: str, *, record_id: int | None = None,
+               salesforce_id: str | None = None) -> dict[str, Any] | None:
+    """One row as a dict, by platform id or Salesforce Id; None when there is none."""
+    table = schema.model(model)
+    if (record_id is None) == (salesforce_id is None):
+        raise ValueError("give exactly one of record_id and salesforce_id")
+    condition = table.c.id == record_id if record_id is not None else table.c.salesforce_id == salesforce_id
+    row = conn.execute(sa.select(table).where(condition)).first()
+    return dict(row._mapping) if row else None
+
+
+def count_records(conn: Connection, schema: PlatformSchema, model: str, *, include_deleted: bool = True) -> int:
+    """How many rows a model table holds (optionally without those marked deleted)."""
+    table = schema.model(model)
+    query = sa.select(sa.func.count()).select_from(table)
+    if not include_deleted:
+        query = query.where(table.c.deleted.is_(sa.false()))
+    return conn.execute(query).scalar_one()
+
+
+def count_in_modstamp_range(conn: Connection, schema: PlatformSchema, model: str, column: str, start: datetime,
+                            end: datetime, *, include_deleted: bool = True) -> int:
+    """Rows of a model whose `column` modstamp lies in [start, end), optionally without deleted ones."""
+    table = schema.model(model)
+    modstamp = table.c[column]
+    query = sa.select(sa.func.count()).select_from(table).where(modstamp >= start, modstamp < end)
+    if not include_deleted:
+        query = query.where(sa.not_(table.c.deleted))
+    return conn.execute(query).scalar_one()
