@@ -1,0 +1,243 @@
+"""Bulk API 2.0: query jobs (CSV result pages -> Arrow) and ingest jobs (CSV upload -> RecordResults).
+
+Query: create the job, poll with growing intervals until JobComplete (a job may already be complete
+when created), then page through `results` with `maxRecords` and the `Sforce-Locator` header; each
+page is parsed by pyarrow.csv with explicit column types. Ingest: create, upload CSV, mark
+UploadComplete, poll, then read successfulResults, failedResults and unprocessedrecords.
+Failed or Aborted jobs raise `BulkJobFailed` with the job's errorMessage.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from datetime import UTC, date, datetime
+
+import pyarrow as pa
+import pyarrow.csv as pacsv
+
+from crm_sync.salesforce.errors import BulkJobFailed, BulkJobTimeout, SalesforceSchemaError
+from crm_sync.salesforce.results import RecordResult
+from crm_sync.salesforce.transport import Transport
+
+DONE_STATES = {"JobComplete", "Failed", "Aborted"}
+INGEST_OPERATIONS = {"insert", "update", "upsert", "delete", "hardDelete"}
+MAX_UPLOAD_BYTES = 90 * 1024 * 1024  # Salesforce accepts up to 100 MB of CSV per ingest job
+NULL_VALUE = "#N/A"  # Bulk API's way to set a field to null
+
+
+# --- polling ------------------------------------------------------------------------------------
+
+
+def wait_for_job(
+    transport: Transport,
+    kind: str,
+    job: dict,
+    *,
+    obj: str | None,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
+) -> dict:
+    """Poll `jobs/{kind}/{id}` until the job is done; the final job info, or BulkJobFailed/BulkJobTimeout."""
+    config = transport.config
+    interval = config.bulk_poll_interval
+    started = clock()
+    info = job
+    while info.get("state") not in DONE_STATES:
+        if clock() - started > config.bulk_timeout_seconds:
+            raise BulkJobTimeout(job["id"], str(info.get("state")), config.bulk_timeout_seconds)
+        info = transport.request("GET", f"jobs/{kind}/{job['id']}", purpose=f"bulk_{kind}_poll",
+                                 obj=obj).json()
+        if info.get("state") in DONE_STATES:
+            break
+        sleep(interval)
+        interval = min(interval * 1.5, config.bulk_poll_max_interval)
+    if info["state"] != "JobComplete":
+        raise BulkJobFailed(job["id"], info["state"], info.get("errorMessage"))
+    return info
+
+
+# --- query --------------------------------------------------------------------------------------
+
+
+def create_query_job(transport: Transport, soql: str, *, include_deleted: bool, obj: str | None) -> dict:
+    """Create a Bulk API 2.0 query (or queryAll) job; its job info."""
+    payload = {"operation": "queryAll" if include_deleted else "query", "query": soql,
+               "contentType": "CSV", "columnDelimiter": "COMMA", "lineEnding": "LF"}
+    return transport.request("POST", "jobs/query", json=payload, purpose="bulk_query", obj=obj).json()
+
+
+def iter_result_pages(transport: Transport, job_id: str, *, max_records: int, obj: str | None) -> Iterator[bytes]:
+    """The CSV bytes of each results page of a completed query job (one API call per page)."""
+    locator: str | None = None
+    while True:
+        params: dict[str, object] = {"maxRecords": max_records}
+        if locator:
+            params["locator"] = locator
+        response = transport.request("GET", f"jobs/query/{job_id}/results", params=params,
+                                     headers={"Accept": "text/csv"}, purpose="bulk_query_results", obj=obj)
+        yield response.content.replace(b"\x00", b"")
+        locator = response.headers.get("Sforce-Locator")
+        if not locator or locator == "null":
+            return
+
+
+def csv_to_table(data: bytes, schema: pa.Schema) -> pa.Table:
+    """A results page (CSV with a header row of select-list paths) as a table of `schema`.
+
+    Header names are matched to the schema's paths case-insensitively; the columns come out in schema
+    order with schema names. Empty fields are null.
+    """
+    if not data.strip():
+        return schema.empty_table()
+    header = next(csv.reader([data.split(b"\n", 1)[0].decode("utf-8-sig").rstrip("\r")]))
+    by_lower = {f.name.lower(): f for f in schema}
+    types: dict[str, pa.DataType] = {}
+    for column in header:
+        field = by_lower.get(column.lower())
+        if field is None:
+            raise SalesforceSchemaError(f"Bulk result column {column!r} was not selected")
+        types[column] = pa.string() if _needs_text_parse(field.type) else field.type
+    table = pacsv.read_csv(
+        io.BytesIO(data),
+        read_options=pacsv.ReadOptions(use_threads=False),
+        parse_options=pacsv.ParseOptions(newlines_in_values=True),
+        convert_options=pacsv.ConvertOptions(column_types=types, strings_can_be_null=True,
+                                             quoted_strings_can_be_null=True, null_values=[""],
+                                             true_values=["true", "True", "TRUE"],
+                                             false_values=["false", "False", "FALSE"]),
+    )
+    columns = {name.lower(): table.column(name) for name in table.column_names}
+    arrays = []
+    for field in schema:
+        column = columns.get(field.name.lower())
+        if column is None:
+            raise SalesforceSchemaError(f"Bulk result lacks column {field.name!r}")
+        arrays.append(column.cast(field.type) if column.type != field.type else column)
+    return pa.Table.from_arrays(arrays, schema=schema)
+
+
+def _needs_text_parse(arrow_type: pa.DataType) -> bool:
+    """Timestamps are read as text and cast, so every Salesforce datetime form (Z, +0000) is accepted."""
+    return pa.types.is_timestamp(arrow_type)
+
+
+# --- ingest -------------------------------------------------------------------------------------
+
+
+def format_value(value: object) -> str:
+    """A CSV cell for Bulk API 2.0: null as #N/A, booleans true/false, datetimes in UTC with Z."""
+    if value is None:
+        return NULL_VALUE
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            raise ValueError("naive datetime in ingest data")
+        value = value.astimezone(UTC)
+        return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, float):
+        return repr(value) if value != int(value) or abs(value) >= 1e15 else str(int(value))
+    return str(value)
+
+
+def rows_to_csv_chunks(rows: Iterable[dict], max_bytes: int = MAX_UPLOAD_BYTES) -> Iterator[tuple[bytes, int]]:
+    """CSV uploads (header + rows) of at most `max_bytes` each, with their row counts.
+
+    Columns are the union of the rows' keys; a key missing from a row is an empty cell (field left
+    unchanged), a None value is #N/A (field set to null).
+    """
+    rows = list(rows)
+    columns = list(dict.fromkeys(key for row in rows for key in row if key != "attributes"))
+    if not columns:
+        return
+    header = _csv_line(columns)
+    chunk: list[str] = []
+    size = len(header)
+    for row in rows:
+        line = _csv_line(["" if c not in row else format_value(row[c]) for c in columns])
+        if chunk and size + len(line) > max_bytes:
+            yield (header + "".join(chunk)).encode("utf-8"), len(chunk)
+            chunk, size = [], len(header)
+        chunk.append(line)
+        size += len(line.encode("utf-8"))
+    if chunk:
+        yield (header + "".join(chunk)).encode("utf-8"), len(chunk)
+
+
+def _csv_line(cells: Sequence[str]) -> str:
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\n").writerow(cells)
+    return buffer.getvalue()
+
+
+def run_ingest_job(
+    transport: Transport,
+    operation: str,
+    obj: str,
+    data: bytes,
+    *,
+    external_id_field: str | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> list[RecordResult]:
+    """One ingest job over `data` (CSV): create, upload, close, wait, read the three result sets."""
+    if operation not in INGEST_OPERATIONS:
+        raise ValueError(f"unknown Bulk API 2.0 operation {operation!r}")
+    payload: dict[str, object] = {"object": obj, "operation": operation, "contentType": "CSV",
+                                  "columnDelimiter": "COMMA", "lineEnding": "LF"}
+    if operation == "upsert":
+        if not external_id_field:
+            raise ValueError("upsert needs external_id_field")
+        payload["externalIdFieldName"] = external_id_field
+    job = transport.request("POST", "jobs/ingest", json=payload, purpose="bulk_ingest", obj=obj).json()
+    upload_path = job.get("contentUrl") or f"jobs/ingest/{job['id']}/batches"
+    if upload_path.startswith("services/"):
+        upload_path = "/" + upload_path
+    transport.request("PUT", upload_path, data=data, headers={"Content-Type": "text/csv"},
+                      purpose="bulk_ingest", obj=obj)
+    closed = transport.request("PATCH", f"jobs/ingest/{job['id']}", json={"state": "UploadComplete"},
+                               purpose="bulk_ingest", obj=obj).json()
+    wait_for_job(transport, "ingest", closed, obj=obj, sleep=sleep)
+    results: list[RecordResult] = []
+    for kind in ("successfulResults", "failedResults", "unprocessedrecords"):
+        text = transport.request("GET", f"jobs/ingest/{job['id']}/{kind}", headers={"Accept": "text/csv"},
+                                 purpose="bulk_ingest_results", obj=obj).content.decode("utf-8-sig")
+        results.extend(_parse_ingest_results(kind, text, created_default=operation == "insert"))
+    return results
+
+
+def _parse_ingest_results(kind: str, text: str, *, created_default: bool) -> Iterator[RecordResult]:
+    for row in csv.DictReader(io.StringIO(text)):
+        echoed = {k: v for k, v in row.items() if k is not None and not k.startswith("sf__")}
+        if kind == "successfulResults":
+            created = row.get("sf__Created")
+            yield RecordResult(id=row.get("sf__Id") or None, success=True,
+                               created=created.lower() == "true" if created else created_default, input=echoed)
+        elif kind == "failedResults":
+            yield RecordResult(id=row.get("sf__Id") or None, success=False,
+                               errors=[parse_bulk_error(row.get("sf__Error") or "")], input=echoed)
+        else:
+            yield RecordResult(id=None, success=False, input=echoed, errors=[{
+                "statusCode": "UNPROCESSED", "message": "the job ended before this record was processed",
+                "fields": []}])
+
+
+def parse_bulk_error(text: str) -> dict:
+    """`REQUIRED_FIELD_MISSING:Required fields are missing: [Name]:Name --` -> {statusCode, message, fields}.
+
+    With the trailing ` --`, the part after the last colon is the (possibly empty) field list.
+    """
+    text = text.strip()
+    has_fields = text.endswith("--")
+    if has_fields:
+        text = text[:-2].rstrip()
+    code, _, rest = text.partition(":")
+    if has_fields and ":" in rest:
+        message, _, field_text = rest.rpartition(":")
+        fields = [f.strip() for f in field_text.split(",") if f.strip()]
+        return {"statusCode": code, "message": message.strip(), "fields": fields}
+    return {"statusCode": code or "UNKNOWN", "message": rest.strip(), "fields": []}

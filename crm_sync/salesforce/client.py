@@ -1,0 +1,259 @@
+"""SalesforceClient: the typed face of one org (real Salesforce or the sandbox, same code path).
+
+Plain Python (no Dagster): build it from a `SalesforceConfig` (or `from_env()`). Every HTTP call goes
+through its `Transport` (counting, retries, re-login, limit stop); `client.api_calls` holds the counts.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from datetime import UTC, datetime
+from typing import Literal
+from urllib.parse import quote as url_quote
+
+import pyarrow as pa
+import requests
+
+from crm_sync.salesforce import bulk, composite, pages, soql
+from crm_sync.salesforce.accounting import ApiCallCounter
+from crm_sync.salesforce.config import SalesforceConfig
+from crm_sync.salesforce.describe import DescribeCache, arrow_schema
+from crm_sync.salesforce.errors import SalesforceApiError, SalesforceError
+from crm_sync.salesforce.limits import daily_api_usage
+from crm_sync.salesforce.results import RecordResult
+from crm_sync.salesforce.transport import Transport
+
+WriteOperation = Literal["create", "update", "upsert", "delete"]
+IngestOperation = Literal["insert", "create", "update", "upsert", "delete", "hardDelete"]
+
+
+def _window_param(value: datetime) -> str:
+    if value.tzinfo is None:
+        raise ValueError("start/end must be timezone-aware datetimes")
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S+00:00")
+
+
+class SalesforceClient:
+    """One logged-in connection to an org: describe, queries (REST and Bulk 2.0), writes, limits."""
+
+    def __init__(
+        self,
+        config: SalesforceConfig,
+        *,
+        counter: ApiCallCounter | None = None,
+        session: requests.Session | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.config = config
+        self.transport = Transport(config, counter=counter, session=session, sleep=sleep)
+        self._sleep = sleep
+        self._describes = DescribeCache(self._fetch_describe)
+        self._describe_global: dict | None = None
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None, **overrides: object) -> SalesforceClient:
+        """A client configured from SALESFORCE_* environment variables."""
+        return cls(SalesforceConfig.from_env(environ, **overrides))
+
+    def __repr__(self) -> str:
+        return f"SalesforceClient(host={self.config.host!r}, api_calls={self.api_calls.total})"
+
+    @property
+    def api_calls(self) -> ApiCallCounter:
+        """Counts of the API calls this client made (total, per purpose, per object)."""
+        return self.transport.counter
+
+    def login(self) -> None:
+        """Log in now (otherwise the first call does); raises SalesforceAuthError / SalesforceConnectionError."""
+        self.transport.login()
+
+    def close(self) -> None:
+        self.transport.session.close()
+
+    # --- describe -------------------------------------------------------------------------------
+
+    def _fetch_describe(self, obj: str) -> dict | None:
+        try:
+            return self.transport.request("GET", f"sobjects/{soql.name(obj)}/describe/",
+                                          purpose="describe", obj=obj).json()
+        except SalesforceApiError as exc:
+            if exc.status == 404 or exc.error_code == "NOT_FOUND":
+                return None
+            raise
+
+    def describe(self, obj: str) -> dict | None:
+        """The object's describe (cached for this client); None when the object does not exist."""
+        return self._describes.get(obj)
+
+    def describe_global(self) -> dict:
+        """The describe-global answer (`sobjects` list), cached for this client."""
+        if self._describe_global is None:
+            self._describe_global = self.transport.request("GET", "sobjects/", purpose="describe").json()
+        return self._describe_global
+
+    def clear_describe_cache(self) -> None:
+        self._describes.clear()
+        self._describe_global = None
+
+    def arrow_schema(self, obj: str, paths: Sequence[str]) -> pa.Schema:
+        """The Arrow schema of `obj` records with these field paths (types from describe)."""
+        return arrow_schema(self.describe, obj, paths)
+
+    def schema_for(self, query: str) -> pa.Schema:
+        """The Arrow schema of a plain SELECT's pages."""
+        obj, paths = soql.parse_select(query)
+        return self.arrow_schema(obj, paths)
+
+    # --- limits -------------------------------------------------------------------------------
+
+    def limits(self) -> dict:
+        """The org's `limits` resource (DailyApiRequests, DailyBulkV2QueryJobs, ...)."""
+        return self.transport.request("GET", "limits/", purpose="limits").json()
+
+    def api_usage(self) -> tuple[int, int]:
+        """(used, max) daily API requests from the last Sforce-Limit-Info header (asks `limits` if none yet)."""
+        if self.transport.last_usage is None:
+            answer = self.limits()
+            if self.transport.last_usage is None:
+                usage = daily_api_usage(answer)
+                if usage is None:
+                    raise SalesforceError("Salesforce reported neither Sforce-Limit-Info nor DailyApiRequests")
+                self.transport.last_usage = usage
+        usage = self.transport.last_usage
+        return usage.used, usage.max
+
+    # --- queries ------------------------------------------------------------------------------
+
+    def count(self, obj: str, where: str | None = None, include_deleted: bool = False) -> int:
+        """`SELECT COUNT() FROM obj [WHERE where]` (queryAll with include_deleted): one API call."""
+        endpoint = "queryAll/" if include_deleted else "query/"
+        body = self.transport.request("GET", endpoint, params={"q": soql.count(obj, where)},
+                                      purpose="count", obj=obj).json()
+        return int(body["totalSize"])
+
+    def query_pages(self, query: str, *, include_deleted: bool = False, batch_size: int = 2000
+                    ) -> Iterator[pa.Table]:
+        """Each REST query page as a table: columns are the select-list paths, typed from describe."""
+        obj, _ = soql.parse_select(query)
+        schema = self.schema_for(query)
+        for body in pages.iter_query_bodies(self.transport, query, include_deleted=include_deleted,
+                                            batch_size=batch_size, obj=obj):
+            yield pages.records_to_table(body.get("records", []), schema)
+
+    def query_records(self, query: str, *, include_deleted: bool = False) -> Iterator[dict]:
+        """The raw REST records of a query (any SOQL), across pages, without `attributes`."""
+        try:
+            obj: str | None = soql.parse_select(query)[0]
+        except ValueError:  # aggregates, subqueries: counted without an object
+            obj = None
+        for body in pages.iter_query_bodies(self.transport, query, include_deleted=include_deleted, obj=obj):
+            for record in body.get("records", []):
+                yield {k: v for k, v in record.items() if k != "attributes"}
+
+    def bulk_query(self, query: str, *, include_deleted: bool = False, max_records: int = 50_000
+                   ) -> Iterator[pa.Table]:
+        """A Bulk API 2.0 query job; each results page as a table with the same schema as query_pages."""
+        obj, _ = soql.parse_select(query)
+        schema = self.schema_for(query)
+        job = bulk.create_query_job(self.transport, query, include_deleted=include_deleted, obj=obj)
+        bulk.wait_for_job(self.transport, "query", job, obj=obj, sleep=self._sleep)
+        for data in bulk.iter_result_pages(self.transport, job["id"], max_records=max_records, obj=obj):
+            yield bulk.csv_to_table(data, schema)
+
+    def updated(self, obj: str, start: datetime, end: datetime) -> list[str]:
+        """Ids of `obj` records updated in [start, end] (the `updated` resource; minute resolution)."""
+        body = self.transport.request(
+            "GET", f"sobjects/{soql.name(obj)}/updated/",
+            params={"start": _window_param(start), "end": _window_param(end)}, purpose="updated", obj=obj,
+        ).json()
+        return list(body.get("ids", []))
+
+    def deleted(self, obj: str, start: datetime, end: datetime) -> list[tuple[str, datetime]]:
+        """(Id, deletedDate) of `obj` records deleted in [start, end] (the `deleted` resource, 15 days back)."""
+        body = self.transport.request(
+            "GET", f"sobjects/{soql.name(obj)}/deleted/",
+            params={"start": _window_param(start), "end": _window_param(end)}, purpose="deleted", obj=obj,
+        ).json()
+        return [(item["id"], datetime.fromisoformat(item["deletedDate"]).astimezone(UTC))
+                for item in body.get("deletedRecords", [])]
+
+    # --- composite ----------------------------------------------------------------------------
+
+    def query_subrequest(self, reference_id: str, query: str) -> dict:
+        """A `/composite` sub-request running `query` (e.g. a COUNT() per object in one call)."""
+        url = f"{self.transport.data_path}/query?q={url_quote(query, safe='')}"
+        return composite.subrequest("GET", url, reference_id)
+
+    def composite(self, subrequests: list[dict], all_or_none: bool = False) -> list[dict]:
+        """Up to 25 sub-requests in one API call; their compositeResponse entries, in order."""
+        if not subrequests:
+            return []
+        if len(subrequests) > composite.COMPOSITE_MAX_SUBREQUESTS:
+            raise ValueError(f"a composite request holds at most {composite.COMPOSITE_MAX_SUBREQUESTS} sub-requests")
+        body = self.transport.request("POST", "composite", json={"allOrNone": all_or_none,
+                                                                 "compositeRequest": subrequests},
+                                      purpose="composite").json()
+        return list(body.get("compositeResponse", []))
+
+    # --- writes -------------------------------------------------------------------------------
+
+    def collections_write(
+        self,
+        operation: WriteOperation,
+        obj: str,
+        records: Sequence[dict] | Sequence[str],
+        *,
+        external_id_field: str | None = None,
+    ) -> list[RecordResult]:
+        """Write records with sObject Collections, 200 a call, allOrNone=false; results in input order.
+
+        Records that fail only with UNABLE_TO_LOCK_ROW are sent again (bounded, with backoff).
+        For delete, `records` may be Ids or dicts with an Id.
+        """
+        results: list[RecordResult] = []
+        policy = self.transport.policy
+        for chunk in composite.chunks(records):
+            chunk_results: list[RecordResult | None] = [None] * len(chunk)
+            pending = list(range(len(chunk)))
+            attempt = 0
+            while pending:
+                attempt += 1
+                batch = [chunk[i] for i in pending]
+                method, path, params, body = composite.collection_request(operation, obj, batch,
+                                                                          external_id_field)
+                answer = self.transport.request(method, path, params=params, json=body,
+                                                purpose=f"collections_{operation}", obj=obj).json()
+                retry = []
+                for index, result in zip(pending, composite.parse_collection_results(operation, answer, batch),
+                                         strict=True):
+                    chunk_results[index] = result
+                    locked = result.error_codes and set(result.error_codes) == {"UNABLE_TO_LOCK_ROW"}
+                    if locked and policy.can_retry(attempt):
+                        retry.append(index)
+                if retry:
+                    self._sleep(policy.delay(attempt))
+                pending = retry
+            results.extend(r for r in chunk_results if r is not None)
+        return results
+
+    def bulk_ingest(
+        self,
+        operation: IngestOperation,
+        obj: str,
+        data: pa.Table | Iterable[dict],
+        *,
+        external_id_field: str | None = None,
+    ) -> list[RecordResult]:
+        """Write records with Bulk API 2.0 ingest jobs (split at ~90 MB of CSV); one RecordResult a record.
+
+        Results are not in input order; each carries the echoed input row (`input`) to match it.
+        A None value sets the field to null (#N/A); a key missing from a row leaves the field unchanged.
+        """
+        rows = data.to_pylist() if isinstance(data, pa.Table) else list(data)
+        operation = "insert" if operation == "create" else operation
+        results: list[RecordResult] = []
+        for payload, _ in bulk.rows_to_csv_chunks(rows):
+            results.extend(bulk.run_ingest_job(self.transport, operation, obj, payload,
+                                               external_id_field=external_id_field, sleep=self._sleep))
+        return results

@@ -1,0 +1,115 @@
+"""Reading from the sandbox org over HTTPS: REST pages vs Bulk API 2.0, counts, describe, limits."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pyarrow as pa
+import pytest
+
+from crm_sync.salesforce import SalesforceClient, SalesforceSchemaError, soql
+from crm_sync.salesforce.describe import TIMESTAMP
+from crm_sync.sandbox.admin_client import SandboxAdmin
+
+from .conftest import ClientFactory
+
+ACCOUNT_FIELDS = ["Id", "Name", "Type", "AnnualRevenue", "NumberOfEmployees", "BillingStreet", "Owner.Email",
+                  "Parent.Name", "CreatedDate", "SystemModstamp", "IsDeleted", "Health_Score__c"]
+CONTACT_FIELDS = ["Id", "FirstName", "LastName", "Email", "Birthdate", "HasOptedOutOfEmail", "MailingStreet",
+                  "Account.Name", "Account.Owner.Email", "Owner.Name", "LastModifiedDate"]
+
+
+@pytest.mark.parametrize(("obj", "fields"), [("Account", ACCOUNT_FIELDS), ("Contact", CONTACT_FIELDS)])
+def test_query_pages_equal_bulk_query(client: SalesforceClient, obj: str, fields: list[str]) -> None:
+    query = soql.select(obj, fields, order_by="Id")
+    before = client.api_calls.snapshot()
+    rest_pages = list(client.query_pages(query, batch_size=200))
+    rest_calls = (client.api_calls.snapshot() - before).by_purpose.get("query", 0)
+    bulk_pages = list(client.bulk_query(query, max_records=150))
+
+    rest, bulk = pa.concat_tables(rest_pages), pa.concat_tables(bulk_pages)
+    expected = client.count(obj)
+    assert rest.num_rows == expected >= 150
+    assert len(rest_pages) == rest_calls == -(-expected // 200)  # one API call per page
+    assert len(bulk_pages) == -(-expected // 150)
+    assert rest.schema == bulk.schema == client.arrow_schema(obj, fields)
+    assert rest.schema.names == fields
+    assert rest.equals(bulk)
+
+
+def test_pages_are_typed_and_flatten_parents(client: SalesforceClient) -> None:
+    query = soql.select("Contact", CONTACT_FIELDS, order_by="Id")
+    table = pa.concat_tables(client.query_pages(query))
+    schema = table.schema
+    assert schema.field("LastModifiedDate").type == TIMESTAMP
+    assert schema.field("Birthdate").type == pa.date32()
+    assert schema.field("HasOptedOutOfEmail").type == pa.bool_()
+    rows = table.to_pylist()
+    with_account = [r for r in rows if r["Account.Name"] is not None]
+    assert with_account and all(r["Account.Owner.Email"] for r in with_account)
+    without_account = client.count("Contact", "AccountId = null")
+    assert sum(r["Account.Name"] is None for r in rows) == without_account
+    account_numbers = pa.concat_tables(client.query_pages(soql.select("Account", ["NumberOfEmployees",
+                                                                                   "AnnualRevenue"])))
+    assert account_numbers.schema.types == [pa.int64(), pa.float64()]
+    assert account_numbers.column("NumberOfEmployees").null_count < account_numbers.num_rows
+
+
+def test_count_matches_the_org(client: SalesforceClient, sf_admin: SandboxAdmin) -> None:
+    counts = sf_admin.counts()
+    for obj in ("Account", "Contact", "Task", "License__c"):
+        assert client.count(obj) == counts[obj]
+    named = client.count("Account", "Name LIKE 'A%'")
+    assert 0 < named < counts["Account"]
+    before = client.api_calls.for_purpose("count")
+    client.count("Case", soql.window_condition("SystemModstamp", datetime(2000, 1, 1, tzinfo=UTC),
+                                               datetime.now(UTC)))
+    assert client.api_calls.for_purpose("count") == before + 1
+
+
+def test_deleted_records_via_query_all_and_bulk(client: SalesforceClient, sf_admin: SandboxAdmin,
+                                                marker: str) -> None:
+    record_id = sf_admin.create_record("Account", {"Name": f"Gone {marker}"})
+    sf_admin.delete_record("Account", record_id)
+    where = [soql.id_in([record_id]), "IsDeleted = true"]
+    query = soql.select("Account", ["Id", "Name", "IsDeleted"], where=where)
+
+    assert pa.concat_tables(client.query_pages(query)).num_rows == 0
+    rest = pa.concat_tables(client.query_pages(query, include_deleted=True))
+    bulk = pa.concat_tables(client.bulk_query(query, include_deleted=True))
+    assert rest.to_pylist() == bulk.to_pylist() == [{"Id": record_id, "Name": f"Gone {marker}", "IsDeleted": True}]
+    assert client.count("Account", where[0], include_deleted=True) == 1
+    assert client.count("Account", where[0]) == 0
+
+
+def test_describe_is_cached_and_none_for_unknown(make_client: ClientFactory) -> None:
+    fresh = make_client()
+    account = fresh.describe("Account")
+    assert account is not None and account["name"] == "Account"
+    assert {"Id", "Name", "OwnerId", "SystemModstamp"} <= {f["name"] for f in account["fields"]}
+    calls = fresh.api_calls.for_purpose("describe")
+    assert fresh.describe("account") is account
+    assert fresh.describe("Nope__c") is None and fresh.describe("Nope__c") is None
+    assert fresh.api_calls.for_purpose("describe") == calls + 1
+    names = {o["name"] for o in fresh.describe_global()["sobjects"]}
+    assert {"Account", "Contact", "License__c", "Project__c"} <= names
+    with pytest.raises(SalesforceSchemaError, match="Nope"):
+        list(fresh.query_pages("SELECT Id, Nope FROM Account"))
+
+
+def test_limits_api_usage_and_call_counts_agree_with_the_org(
+    make_client: ClientFactory, sf_admin: SandboxAdmin
+) -> None:
+    fresh = make_client()
+    org_before = sf_admin.api_usage()["used"]
+    limits = fresh.limits()
+    assert limits["DailyApiRequests"]["Max"] == sf_admin.api_usage()["max"]
+    fresh.count("Account")
+    list(fresh.query_pages("SELECT Id, Owner.Email FROM Contact", batch_size=500))
+    list(fresh.bulk_query("SELECT Id FROM Account", max_records=100))
+    used, maximum = fresh.api_usage()
+    org = sf_admin.api_usage()
+    assert (used, maximum) == (org["used"], org["max"])
+    assert fresh.api_calls.total == org["used"] - org_before  # every call counted, once
+    assert fresh.api_calls.for_object("Contact") >= 2
+    assert fresh.api_calls.logins == 1
