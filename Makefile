@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 export CRM_SYNC_DATA ?= $(CURDIR)/data
 
-.PHONY: help install test lint demo ui sandbox bench postgres clean
+.PHONY: help install test lint demo ui sandbox bench postgres chromium clean
 
 help:
 	@echo "make demo   - set up, start the local Salesforce org and run the main job"
@@ -33,10 +33,15 @@ $(DAGSTER_HOME)/dagster.yaml: dagster.yaml
 postgres:
 	@bash .ci/ensure-postgres
 
+# The UI test drives Debian's Chromium (never a browser downloaded by a test tool).
+chromium:
+	@test -x /usr/bin/chromium || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } \
+		|| { echo "Chromium is needed for the UI test: apt-get install chromium (as root)"; exit 1; }
+
 lint: install
 	$(BIN)/ruff check crm_sync crm_sync_tests bench
 
-test: install postgres lint
+test: install postgres chromium lint
 	$(BIN)/pytest
 
 demo: install $(DAGSTER_HOME)/dagster.yaml

@@ -1,0 +1,92 @@
+"""One API call that tells which sections have something new to receive.
+
+For every section, one `/composite` request (so one API call for up to 12 sections) asks Salesforce
+through queryAll (deletes included) two counts on the active modstamp field:
+- `past`: records modified at or after the section's cursor: ordinary new work;
+- `late`: live records in the lookback band [cursor - lookback, cursor). Compared with the platform's
+  own count of live rows in that band, a difference means a record committed late (with a modstamp
+  before the cursor) that the platform has not seen yet. Deleted records are left out on both sides:
+  a delete moves the modstamp past the cursor, where `past` sees it.
+A section without a cursor has never been received and is always due.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from urllib.parse import quote as url_quote
+
+from crm_sync.platform import PlatformStore
+from crm_sync.salesforce import composite, soql
+from crm_sync.salesforce.client import SalesforceClient
+from crm_sync.salesforce.errors import SalesforceApiError
+from crm_sync.settings import Section
+
+SUBREQUESTS_PER_SECTION = 2
+
+
+@dataclass(frozen=True)
+class SectionChanges:
+    """What the check found for one section."""
+
+    section: str
+    cursor: datetime | None
+    past_cursor: int
+    late: int
+
+    @property
+    def due(self) -> bool:
+        return self.cursor is None or self.past_cursor > 0 or self.late > 0
+
+
+def _count_request(client: SalesforceClient, reference: str, section: Section, where: str, *,
+                   include_deleted: bool) -> dict:
+    conditions = [where] + ([section.filter] if section.filter else [])
+    query = soql.count(section.object, " AND ".join(f"({c})" for c in conditions))
+    endpoint = "queryAll" if include_deleted else "query"
+    url = f"{client.transport.data_path}/{endpoint}?q={url_quote(query, safe='')}"
+    return composite.subrequest("GET", url, reference)
+
+
+def find_changes(client: SalesforceClient, store: PlatformStore, sections: Sequence[Section], *,
+                 modstamp_field: str) -> list[SectionChanges]:
+    """Per section, whether anything is new since its cursor, asked in as few API calls as possible."""
+    lookback = timedelta(minutes=store.settings.defaults.lookback_minutes)
+    results: list[SectionChanges] = []
+    asked: list[tuple[Section, datetime]] = []
+    subrequests: list[dict] = []
+    for section in sections:
+        cursor = store.get_cursor(section, modstamp_field)
+        if cursor is None:
+            results.append(SectionChanges(section.object, None, 0, 0))
+            continue
+        field = soql.path(modstamp_field)
+        band = soql.window_condition(modstamp_field, cursor - lookback, cursor)
+        subrequests += [
+            _count_request(client, f"past_{len(asked)}", section, f"{field} >= {soql.datetime_literal(cursor)}",
+                           include_deleted=True),
+            _count_request(client, f"band_{len(asked)}", section, band, include_deleted=False),
+        ]
+        asked.append((section, cursor))
+
+    per_call = composite.COMPOSITE_MAX_SUBREQUESTS - composite.COMPOSITE_MAX_SUBREQUESTS % SUBREQUESTS_PER_SECTION
+    answers: list[dict] = []
+    for start in range(0, len(subrequests), per_call):
+        answers += client.composite(subrequests[start:start + per_call])
+    for index, (section, cursor) in enumerate(asked):
+        past, band = (_total(answers[index * 2 + k]) for k in range(2))
+        known = store.count_in_modstamp_range(section, modstamp_field, cursor - lookback, cursor,
+                                              include_deleted=False)
+        results.append(SectionChanges(section.object, cursor, past, max(0, band - known)))
+    return results
+
+
+def _total(answer: dict) -> int:
+    status = int(answer.get("httpStatusCode", 0))
+    body = answer.get("body")
+    if status >= 400 or not isinstance(body, dict):
+        error = body[0] if isinstance(body, list) and body else {}
+        raise SalesforceApiError(status, error.get("errorCode", "UNKNOWN"), error.get("message", str(body)),
+                                 error.get("fields", ()), purpose="composite")
+    return int(body["totalSize"])

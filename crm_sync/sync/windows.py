@@ -1,0 +1,89 @@
+"""Time windows of the receive side: which modstamp range a partition, a backfill or a tick fetches.
+
+A partition is one UTC day of the modstamp. A full (backfill) fetch takes the whole day, capped at
+`now - settle`. An incremental tick starts at `cursor - lookback` (Salesforce commits can land with
+an earlier modstamp than records already visible), never before the day's start. Windows are half-open:
+`start <= modstamp < end`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+
+DAY = timedelta(days=1)
+# The first partition also holds everything older than its day, so no record predates every partition.
+HISTORY_START = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class Window:
+    """A half-open modstamp range [start, end) in UTC."""
+
+    start: datetime
+    end: datetime
+
+    def __post_init__(self) -> None:
+        if self.start.tzinfo is None or self.end.tzinfo is None:
+            raise ValueError("window bounds must be timezone-aware")
+
+    @property
+    def empty(self) -> bool:
+        return self.end <= self.start
+
+    def days(self, first_partition: date | None = None) -> list[date]:
+        """The UTC days (partitions) this window touches; none before `first_partition`, which holds all older."""
+        if self.empty:
+            return []
+        first = self.start.astimezone(UTC).date()
+        if first_partition is not None:
+            first = max(first, min(first_partition, self.end.astimezone(UTC).date()))
+        last = (self.end - timedelta(microseconds=1)).astimezone(UTC).date()
+        return [first + timedelta(days=i) for i in range((last - first).days + 1)]
+
+
+def day_start(day: date) -> datetime:
+    return datetime.combine(day, time.min, tzinfo=UTC)
+
+
+def partition_start(day: date, first_partition: date | None = None) -> datetime:
+    """Where a partition's window starts: its midnight, or the beginning of history for the first partition."""
+    return HISTORY_START if first_partition is not None and day <= first_partition else day_start(day)
+
+
+def partition_window(first_day: date, last_day: date, *, now: datetime, settle: timedelta,
+                     first_partition: date | None = None) -> Window:
+    """The full window of a range of day partitions (inclusive), capped at now - settle."""
+    start = partition_start(first_day, first_partition)
+    end = min(day_start(last_day) + DAY, now - settle)
+    return Window(start, max(end, start))
+
+
+def incremental_window(
+    day: date, cursor: datetime | None, *, now: datetime, lookback: timedelta, settle: timedelta,
+    first_partition: date | None = None,
+) -> Window:
+    """The window an incremental tick fetches inside one day partition, given that day's cursor."""
+    full = partition_window(day, day, now=now, settle=settle, first_partition=first_partition)
+    if cursor is None:
+        return full
+    start = max(full.start, min(cursor, full.end) - lookback)
+    return Window(start, full.end)
+
+
+def days_to_tick(
+    today: date, cursors: dict[date, datetime | None], *, now: datetime, settle: timedelta
+) -> list[date]:
+    """The partitions an incremental tick materializes: today, and yesterday while its cursor is still in it.
+
+    Yesterday stays due until its cursor has reached the end of that day (records modified just before
+    midnight become fetchable only once `settle` has passed).
+    """
+    yesterday = today - DAY
+    yesterday_end = day_start(today)
+    due = []
+    cursor = cursors.get(yesterday)
+    if now - settle >= day_start(yesterday) and (cursor is None or cursor < yesterday_end):
+        due.append(yesterday)
+    due.append(today)
+    return due

@@ -1,0 +1,208 @@
+"""The health checks run by Dagster for real against the sandbox: each fails when its cause is present, passes
+when it is not, and each failure reaches a local webhook exactly once through the `alerts` sensor.
+
+The tests of this module share one org, platform database and Dagster instance, and run in file order;
+each puts back what it broke.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import dagster as dg
+import pytest
+import sqlalchemy as sa
+import yaml
+
+from crm_sync.definitions import build_definitions
+from crm_sync.defs.health import ALERTS_SENSOR, HEALTH_JOB
+from crm_sync.platform import PlatformStore
+from crm_sync.settings import default_sections_path, load_settings
+from crm_sync.sync.health.alerts import WEBHOOK_ENV
+from crm_sync.sync.health.checks import CHECK_NAMES
+from crm_sync.sync.receive_run import receive_days
+from crm_sync_tests.sync.health.helpers import (
+    HealthOrg,
+    Webhook,
+    environment,
+    health_org,
+    receive_everything,
+    webhook_receiver,
+)
+
+
+@dataclass
+class Harness:
+    org: HealthOrg
+    defs: dg.Definitions
+    instance: dg.DagsterInstance
+    hook: Webhook
+    store: PlatformStore
+    cursor: str | None = None
+
+    def run_checks(self) -> dg.ExecuteInProcessResult:
+        return self.defs.get_job_def(HEALTH_JOB).execute_in_process(instance=self.instance)
+
+    def tick_alerts(self) -> list[dict]:
+        """One evaluation of the alerts sensor; the posts it made."""
+        sensor = self.defs.get_sensor_def(ALERTS_SENSOR)
+        context = dg.build_sensor_context(instance=self.instance, cursor=self.cursor, definitions=self.defs)
+        result = sensor.evaluate_tick(context)
+        self.cursor = result.cursor or self.cursor
+        return self.hook.take()
+
+
+def failures(result: dg.ExecuteInProcessResult) -> dict[tuple[str, str], str]:
+    """(object, check) -> severity of every failed check evaluation of a run."""
+    return {(e.asset_key.path[-1], e.check_name): e.severity.value
+            for e in result.get_asset_check_evaluations() if not e.passed}
+
+
+def posted_checks(posts: list[dict]) -> list[tuple[str, str]]:
+    """(object, check) named by each check alert's title (`... salesforce/Account api_quota`)."""
+    found = []
+    for post in posts:
+        title = post["text"].splitlines()[0]
+        if title.startswith("crm_sync check failed"):
+            asset, check = title.rsplit(" ", 2)[-2:]
+            found.append((asset.split("/")[-1], check))
+    return found
+
+
+@pytest.fixture(scope="module")
+def harness() -> Iterator[Harness]:
+    with tempfile.TemporaryDirectory(prefix="crm-health-") as tmp, health_org(Path(tmp)) as org, \
+            webhook_receiver() as hook, environment({**org.env, WEBHOOK_ENV: hook.url}), \
+            dg.DagsterInstance.local_temp(tmp) as instance:
+        settings = load_settings()
+        defs = build_definitions(settings)
+        store = org.store(settings)
+        receive_everything(org, store)
+        yield Harness(org, defs, instance, hook, store)
+        store.close()
+
+
+def test_every_check_passes_on_a_healthy_sync_and_nothing_is_posted(harness: Harness) -> None:
+    result = harness.run_checks()
+    evaluations = result.get_asset_check_evaluations()
+    receiving = [s.object for s in harness.store.settings.enabled_sections() if s.receives]
+    assert {(e.asset_key.path[-1], e.check_name) for e in evaluations} == {
+        (obj, name) for obj in receiving for name in CHECK_NAMES}
+    assert failures(result) == {}
+    assert harness.tick_alerts() == []
+    logged = harness.store.read_log(event="health_check", run_id=result.run_id)
+    assert len(logged) == len(evaluations)
+    assert all(row.details["passed"] for row in logged)
+
+
+def test_api_quota_fails_under_ten_percent_and_warns_under_twenty_five(harness: Harness) -> None:
+    admin = harness.org.info.admin
+    receiving = {s.object for s in harness.store.settings.enabled_sections() if s.receives}
+    try:
+        admin.set_limits(daily_api_requests=1000, used=950)
+        result = harness.run_checks()
+        assert failures(result) == {(obj, "api_quota"): "ERROR" for obj in receiving}
+        posts = harness.tick_alerts()
+        assert sorted(posted_checks(posts)) == sorted((obj, "api_quota") for obj in receiving)
+        assert all("(ERROR)" in p["text"] and "/runs/" + result.run_id in p["text"] for p in posts)
+
+        admin.set_limits(used=800)
+        result = harness.run_checks()
+        assert failures(result) == {(obj, "api_quota"): "WARN" for obj in receiving}
+        assert sorted(posted_checks(harness.tick_alerts())) == sorted((obj, "api_quota") for obj in receiving)
+    finally:
+        admin.set_limits(daily_api_requests=5_000_000, used=0)
+    assert failures(harness.run_checks()) == {}
+    assert harness.tick_alerts() == []
+
+
+def test_staleness_fails_when_the_last_receive_is_older_than_twice_the_interval(harness: Harness) -> None:
+    store = harness.store
+    log = store.schema.sync_log
+    with store.engine.begin() as conn:  # the last receive of Asset happened 25 minutes ago (10-minute job)
+        for row in conn.execute(sa.select(log.c.id, log.c.at).where(log.c.section == "Asset")).all():
+            conn.execute(log.update().where(log.c.id == row.id).values(at=row.at - timedelta(minutes=25)))
+    result = harness.run_checks()
+    assert failures(result) == {("Asset", "staleness"): "ERROR"}
+    evaluation = next(e for e in result.get_asset_check_evaluations() if e.check_name == "staleness"
+                      and e.asset_key.path[-1] == "Asset")
+    assert evaluation.metadata["allowed_minutes"].value == 20
+    assert posted_checks(harness.tick_alerts()) == [("Asset", "staleness")]
+    assert harness.tick_alerts() == []
+
+    today = datetime.now(UTC).date()
+    receive_days(harness.org.client(), store, "Asset", today, today, incremental=True)
+    assert failures(harness.run_checks()) == {}
+    assert harness.tick_alerts() == []
+
+
+def test_reconciliation_names_the_partition_of_a_row_removed_behind_the_syncs_back(harness: Harness) -> None:
+    store = harness.store
+    table = store.table("Contact")
+    with store.engine.begin() as conn:
+        victim = conn.execute(sa.select(table.c.salesforce_id, table.c.sf_last_modified)
+                              .where(table.c.deleted.is_(sa.false())).order_by(table.c.id).limit(1)).one()
+        conn.execute(table.delete().where(table.c.salesforce_id == victim.salesforce_id))
+    day = victim.sf_last_modified.astimezone(UTC).date().isoformat()
+
+    result = harness.run_checks()
+    assert failures(result) == {("Contact", "reconciliation"): "ERROR"}
+    evaluation = next(e for e in result.get_asset_check_evaluations()
+                      if e.check_name == "reconciliation" and e.asset_key.path[-1] == "Contact")
+    assert evaluation.metadata["differing_partitions"].value == day
+    assert evaluation.metadata["salesforce_count"].value == evaluation.metadata["platform_count"].value + 1
+    assert posted_checks(harness.tick_alerts()) == [("Contact", "reconciliation")]
+
+    # backfilling just that partition repairs it; the checks of the materialized asset run in the same run
+    repair = harness.defs.get_job_def("full_fetch").execute_in_process(
+        instance=harness.instance, partition_key=day, asset_selection=[dg.AssetKey(["salesforce", "Contact"])])
+    assert repair.success
+    assert store.get_record("Contact", salesforce_id=victim.salesforce_id) is not None
+    assert failures(repair) == {}
+    assert any(e.check_name == "reconciliation" and e.passed for e in repair.get_asset_check_evaluations())
+    assert harness.tick_alerts() == []
+
+
+def test_field_mappings_fails_for_a_mapped_field_missing_from_the_org(harness: Harness, tmp_path: Path) -> None:
+    document = yaml.safe_load(default_sections_path().read_text())
+    account = next(s for s in document["sections"] if s["object"] == "Account")
+    account["fields"].append({"salesforce": "Retired_Field__c", "column": "retired_field", "type": "string"})
+    sections = tmp_path / "sections.yaml"
+    sections.write_text(yaml.safe_dump(document))
+    with environment({"CRM_SYNC_SECTIONS": str(sections)}):
+        result = harness.run_checks()
+    assert failures(result) == {("Account", "field_mappings"): "ERROR"}
+    evaluation = next(e for e in result.get_asset_check_evaluations()
+                      if e.check_name == "field_mappings" and e.asset_key.path[-1] == "Account")
+    assert "Retired_Field__c" in evaluation.metadata["problem_list"].value
+    assert posted_checks(harness.tick_alerts()) == [("Account", "field_mappings")]
+    assert failures(harness.run_checks()) == {}
+    assert harness.tick_alerts() == []
+
+
+def test_revoked_credentials_fail_the_checks_and_the_failed_run_is_posted_once(harness: Harness) -> None:
+    receiving = {s.object for s in harness.store.settings.enabled_sections() if s.receives}
+    with environment({"SALESFORCE_PASSWORD": "revoked-password"}):
+        result = harness.run_checks()
+        today = datetime.now(UTC).date().isoformat()
+        failed_run = harness.defs.get_job_def("full_fetch").execute_in_process(
+            instance=harness.instance, partition_key=today, asset_selection=[dg.AssetKey(["salesforce", "User"])],
+            raise_on_error=False)
+    found = failures(result)
+    assert {obj for obj, check in found if check == "credentials"} == receiving
+    assert all(found[(obj, "credentials")] == "ERROR" for obj in receiving)
+    assert ("Account", "staleness") not in found  # what does not need Salesforce still passes
+    assert not failed_run.success
+
+    posts = harness.tick_alerts()
+    assert sorted(posted_checks(posts)) == sorted(found)
+    run_posts = [p for p in posts if p["text"].startswith("crm_sync run failed")]
+    assert len(run_posts) == 1 and failed_run.run_id in run_posts[0]["text"]
+    assert harness.tick_alerts() == []
+
+    assert failures(harness.run_checks()) == {}
+    assert harness.tick_alerts() == []

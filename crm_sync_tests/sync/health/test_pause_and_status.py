@@ -1,0 +1,138 @@
+"""Status in each of its four states, pause/resume on a real Dagster instance, and the CLI commands."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import dagster as dg
+import pytest
+from click.testing import CliRunner
+
+from crm_sync.health_cli import log_command, parse_since, pause_command, resume_command, status_command
+from crm_sync.platform import PlatformStore
+from crm_sync.settings import Settings
+from crm_sync.sync.health import pause as pausing
+from crm_sync.sync.health.status import Status, gather_status
+
+CREDENTIALS = {"SALESFORCE_USERNAME": "integration@example.com", "SALESFORCE_PASSWORD": "secret",
+               "SALESFORCE_INSTANCE_URL": "https://127.0.0.1:9"}
+
+
+@pytest.fixture
+def store(sqlite_url: str, default_settings: Settings) -> Iterator[PlatformStore]:
+    with PlatformStore(sqlite_url, default_settings) as opened:
+        yield opened
+
+
+def _check(store: PlatformStore, section: str, check: str, passed: bool) -> None:
+    store.log_event("health_check", section=section, run_id="r1", count=int(passed),
+                    details={"check": check, "passed": passed, "severity": "ERROR", "description": "", "metadata": {}})
+
+
+def test_status_takes_each_of_its_four_states(store: PlatformStore) -> None:
+    incomplete = gather_status(store, paused=False, environ={})
+    assert incomplete.status is Status.INCOMPLETE
+    assert "credentials" in incomplete.reasons[0]
+
+    assert gather_status(store, paused=False, environ=CREDENTIALS).status is Status.ACTIVE
+    assert gather_status(store, paused=True, environ=CREDENTIALS).status is Status.INACTIVE
+
+    _check(store, "Account", "reconciliation", passed=False)
+    error = gather_status(store, paused=False, environ=CREDENTIALS)
+    assert error.status is Status.ERROR
+    assert error.failed_checks == ["Account.reconciliation"]
+    assert error.to_dict()["failed_checks"] == ["Account.reconciliation"]
+
+    _check(store, "Account", "reconciliation", passed=True)  # the latest evaluation counts
+    assert gather_status(store, paused=False, environ=CREDENTIALS).status is Status.ACTIVE
+
+    store.log_event("sync_failed", section="Contact", run_id="r2", details={"error": "boom"})
+    failed = gather_status(store, paused=False, environ=CREDENTIALS)
+    assert failed.status is Status.ERROR and any("Contact: boom" in r for r in failed.reasons)
+    store.log_event("sync_completed", section="Contact", run_id="r3", count=3,
+                    details={"records_imported": 2, "records_updated": 1})
+    healthy = gather_status(store, paused=False, environ=CREDENTIALS)
+    assert healthy.status is Status.ACTIVE
+    contact = next(s for s in healthy.sections if s.section == "Contact")
+    assert (contact.imported, contact.updated, contact.last_sync_event) == (2, 1, "sync_completed")
+    assert "Contact" in healthy.render()
+
+
+def test_status_counts_outbox_depth_and_dead_letters(sqlite_url: str, default_settings: Settings) -> None:
+    one_try = default_settings.model_copy(update={"defaults": default_settings.defaults.model_copy(
+        update={"max_attempts": 1})})
+    with PlatformStore(sqlite_url, one_try) as store:
+        store.write_record("Account", {"name": "Acme"}, origin="user")
+        store.write_record("Account", {"name": "Beta"}, origin="user")
+        token, claimed = store.claim_outbox(limit=1)
+        assert store.fail_outbox(claimed[0].id, token, {"statusCode": "X", "message": "no", "fields": []})
+        report = gather_status(store, paused=False, environ=CREDENTIALS)
+    account = next(s for s in report.sections if s.section == "Account")
+    assert (account.outbox_depth, account.dead_letters) == (1, 1)
+    assert (report.outbox_depth, report.dead_letters) == (1, 1)
+
+
+@pytest.fixture
+def instance(tmp_path: Path) -> Iterator[dg.DagsterInstance]:
+    with dg.DagsterInstance.local_temp(str(tmp_path)) as temporary:
+        yield temporary
+
+
+def test_pause_stops_every_schedule_and_sensor_and_resume_restores_exactly_them(
+        instance: dg.DagsterInstance, store: PlatformStore) -> None:
+    with pausing.crm_sync_location(instance) as location:
+        changes_sensor = next(i for i in pausing.instigators(location) if i.name == "salesforce_changes")
+        instance.start_sensor(changes_sensor)  # a setting the user changed: the sensor is on
+        before = set(pausing.running_names(instance, location))
+        assert "salesforce_changes" in before and "receive_every_10_minutes_schedule" in before
+        assert "receive_every_30_minutes_schedule" not in before
+
+        stopped = pausing.pause(instance, location)
+        assert set(stopped) == before
+        assert pausing.running_names(instance, location) == []
+        assert pausing.is_paused(instance)
+        assert gather_status(store, paused=pausing.is_paused(instance), environ=CREDENTIALS).status is Status.INACTIVE
+        assert pausing.pause(instance, location) == []  # pausing twice keeps the first record
+
+        started = pausing.resume(instance, location)
+        assert set(started) == before
+        assert set(pausing.running_names(instance, location)) == before
+        assert not pausing.is_paused(instance)
+        assert gather_status(store, paused=pausing.is_paused(instance), environ=CREDENTIALS).status is Status.ACTIVE
+
+
+def test_cli_pause_status_resume_and_log(tmp_path: Path, sqlite_url: str, default_settings: Settings) -> None:
+    env = {**CREDENTIALS, "DAGSTER_HOME": str(tmp_path / "home"), "CRM_SYNC_PLATFORM_URL": sqlite_url}
+    (tmp_path / "home").mkdir()
+    with PlatformStore(sqlite_url, default_settings) as store:
+        store.log_event("sync_started", section="Account", run_id="run-aaaa")
+        store.log_event("records_imported", section="Account", run_id="run-aaaa", count=7)
+        store.log_event("sync_completed", section="Contact", run_id="run-bbbb", count=0,
+                        at=datetime.now(UTC) - timedelta(days=3))
+    runner = CliRunner()
+
+    paused = runner.invoke(pause_command, env=env)
+    assert paused.exit_code == 0, paused.output
+    assert "receive_every_10_minutes_schedule" in paused.output
+    status = runner.invoke(status_command, ["--offline"], env=env)
+    assert status.exit_code == 0, status.output
+    assert status.output.startswith("Status: Inactive")
+    resumed = runner.invoke(resume_command, env=env)
+    assert "receive_every_10_minutes_schedule" in resumed.output
+    assert runner.invoke(status_command, ["--offline"], env=env).output.startswith("Status: Active")
+
+    recent = runner.invoke(log_command, ["--since", "1d"], env=env)
+    assert recent.exit_code == 0, recent.output
+    assert "records_imported" in recent.output and "Contact" not in recent.output
+    only_contact = runner.invoke(log_command, ["--section", "end_user"], env=env)
+    assert "sync_completed" in only_contact.output and "Account" not in only_contact.output
+    assert runner.invoke(log_command, ["--section", "Nope"], env=env).exit_code != 0
+
+
+def test_parse_since_reads_spans_and_dates() -> None:
+    now = datetime(2024, 5, 2, 12, 0, tzinfo=UTC)
+    assert parse_since("2h", now) == now - timedelta(hours=2)
+    assert parse_since("7d", now) == now - timedelta(days=7)
+    assert parse_since("2024-05-01", now) == datetime(2024, 5, 1, tzinfo=UTC)
