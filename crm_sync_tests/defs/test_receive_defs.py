@@ -1,0 +1,180 @@
+"""The receive side run by Dagster for real: materialize, full_fetch, schedules, the change sensor, sync_account,
+and bad input stopping a run before anything is fetched."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from datetime import UTC, datetime
+
+import dagster as dg
+import pytest
+
+from crm_sync.definitions import build_definitions
+from crm_sync.defs.partitions import receive_partitions
+from crm_sync.platform import PlatformStore
+from crm_sync.salesforce.errors import SalesforceApiError, SalesforceAuthError, SalesforceConnectionError
+from crm_sync.sandbox.process import SandboxInfo
+from crm_sync.settings import Settings
+from crm_sync.sync.preflight import SyncSetupError
+from crm_sync.sync.receive_run import receive_days
+from crm_sync_tests.sync.conftest import fast_settings, make_client
+from crm_sync_tests.sync.receive_helpers import mismatches
+
+RANGE_TAGS = ("dagster/asset_partition_range_start", "dagster/asset_partition_range_end")
+
+
+def _full_fetch(settings: Settings, instance: dg.DagsterInstance) -> dg.ExecuteInProcessResult:
+    keys = receive_partitions(settings).get_partition_keys()
+    job = build_definitions(settings).resolve_job_def("full_fetch")
+    return job.execute_in_process(instance=instance, tags=dict(zip(RANGE_TAGS, (keys[0], keys[-1]), strict=True)))
+
+
+def _api_used(sandbox: SandboxInfo) -> int:
+    return sandbox.admin.api_usage()["used"]
+
+
+def test_definitions_validate_from_the_command_line(tmp_path) -> None:
+    env = {**os.environ, "DAGSTER_HOME": str(tmp_path)}
+    answer = subprocess.run([sys.executable, "-m", "dagster", "definitions", "validate", "-m",
+                             "crm_sync.definitions"], env=env, capture_output=True, text=True, timeout=120)
+    assert answer.returncode == 0, answer.stderr[-2000:]
+    assert "Validation successful" in answer.stderr + answer.stdout
+
+
+def test_assets_follow_the_sync_order(crm_env: Settings) -> None:
+    defs = build_definitions(crm_env)
+    graph = defs.resolve_asset_graph()
+    ordered = [s.object for s in crm_env.enabled_sections() if s.receives]
+    for before, after in zip(ordered, ordered[1:], strict=False):
+        parents = graph.get(dg.AssetKey(["salesforce", after])).parent_keys
+        assert parents == {dg.AssetKey(["salesforce", before])}
+    assert ordered[0] == "User" and ordered[-1] == "Case"
+
+
+def test_materialize_one_partition_reports_numeric_metadata(crm_env: Settings, sandbox) -> None:
+    defs = build_definitions(crm_env)
+    today = datetime.now(UTC).date().isoformat()
+    job = defs.resolve_implicit_global_asset_job_def()
+    result = job.execute_in_process(partition_key=today, asset_selection=[dg.AssetKey(["salesforce", "Account"])],
+                                    instance=dg.DagsterInstance.ephemeral())
+    assert result.success
+    [materialization] = result.asset_materializations_for_node("salesforce__Account")
+    metadata = {k: v.value for k, v in materialization.metadata.items()}
+    for key in ("records_imported", "records_updated", "records_deleted", "records_skipped", "api_calls", "seconds"):
+        assert isinstance(metadata[key], int | float), key
+    assert metadata["window_start"].startswith(today)
+    count = make_client(sandbox).count("Account", f"LastModifiedDate >= {today}T00:00:00Z", include_deleted=True)
+    assert metadata["records_imported"] + metadata["records_skipped"] == count
+
+
+def test_full_fetch_then_ticks_fetch_only_what_changed(crm_env: Settings, sandbox) -> None:
+    instance = dg.DagsterInstance.ephemeral()
+    assert _full_fetch(crm_env, instance).success
+    with PlatformStore(None, crm_env) as store:
+        for section in crm_env.enabled_sections():
+            if section.receives:
+                assert mismatches(sandbox, store, section) == [], section.object
+
+    defs = build_definitions(crm_env)
+    schedule = defs.resolve_schedule_def("receive_every_10_minutes_schedule")
+    resources = defs.resources
+    repository = defs.get_repository_def()
+    before = _api_used(sandbox)
+    with dg.build_schedule_context(instance=instance, resources=resources, repository_def=repository,
+                                   scheduled_execution_time=datetime.now(UTC)) as context:
+        idle = schedule.evaluate_tick(context)
+    assert idle.skip_message and "nothing new" in idle.skip_message
+    assert _api_used(sandbox) - before == 1  # one composite call for every section (logins are not API calls)
+
+    account = sandbox.admin.create_record("Account", {"Name": "Tick Test Co"})
+    with dg.build_schedule_context(instance=instance, resources=resources, repository_def=repository,
+                                   scheduled_execution_time=datetime.now(UTC)) as context:
+        busy = schedule.evaluate_tick(context)
+    [request] = busy.run_requests
+    assert request.asset_selection == [dg.AssetKey(["salesforce", "Account"])]
+    assert request.partition_key == datetime.now(UTC).date().isoformat()
+
+    job = defs.resolve_job_def("receive_every_10_minutes")
+    run = job.execute_in_process(instance=instance, partition_key=request.partition_key,
+                                 asset_selection=request.asset_selection)
+    assert run.success
+    with PlatformStore(None, crm_env) as store:
+        assert store.get_record("Account", salesforce_id=account)["name"] == "Tick Test Co"
+
+    sensor = defs.resolve_sensor_def("salesforce_changes")
+    with dg.build_sensor_context(instance=instance, resources=resources, repository_def=repository) as context:
+        quiet = sensor.evaluate_tick(context)
+    assert not quiet.run_requests and "nothing new" in (quiet.skip_message or "")
+
+
+def test_the_30_minute_job_switches_the_10_minute_one_off(crm_env: Settings, tmp_path, monkeypatch) -> None:
+    from crm_sync_tests.defs.conftest import write_sections
+
+    system = crm_env.model_copy(update={"defaults": crm_env.defaults.model_copy(
+        update={"modstamp_field": "SystemModstamp"})})
+    monkeypatch.setenv("CRM_SYNC_SECTIONS", str(write_sections(system, tmp_path / "system.yaml")))
+    defs = build_definitions(system)
+    schedule = defs.resolve_schedule_def("receive_every_10_minutes_schedule")
+    with dg.build_schedule_context(instance=dg.DagsterInstance.ephemeral(), resources=defs.resources,
+                                   scheduled_execution_time=datetime.now(UTC)) as context:
+        answer = schedule.evaluate_tick(context)
+    assert "30-minute" in (answer.skip_message or "")
+    assert defs.resolve_schedule_def("receive_every_30_minutes_schedule").cron_schedule == "*/30 * * * *"
+
+
+def test_sync_account_job_brings_the_account_and_its_records(crm_env: Settings, sandbox) -> None:
+    sf = sandbox.salesforce()
+    account_id = sf.query("SELECT AccountId FROM Contact WHERE AccountId != null LIMIT 1")["records"][0]["AccountId"]
+    contacts = {r["Id"] for r in sf.query_all(f"SELECT Id FROM Contact WHERE AccountId = '{account_id}'")["records"]}
+    job = build_definitions(crm_env).resolve_job_def("sync_account")
+    result = job.execute_in_process(instance=dg.DagsterInstance.ephemeral(), run_config={
+        "ops": {"receive_account": {"config": {"account_id": account_id}}}})
+    assert result.success
+    with PlatformStore(None, crm_env) as store:
+        assert store.get_record("Account", salesforce_id=account_id) is not None
+        for contact in contacts:
+            assert store.get_record("Contact", salesforce_id=contact) is not None
+        assert store.count_records("User") >= 5
+        assert store.count_records("Account") == 1  # nothing beyond that account
+        assert store.get_cursor("Account", "LastModifiedDate") is None  # sync one account moves no cursor
+
+
+@pytest.mark.parametrize("problem", ["unknown_field", "unknown_object", "bad_filter", "wrong_password",
+                                     "unreachable"])
+def test_bad_input_stops_before_fetching_and_moves_no_cursor(problem, sandbox, platform_url, tmp_path) -> None:
+    base = fast_settings()
+    sections = list(base.sections)
+    overrides: dict = {}
+    if problem == "unknown_field":
+        sections = [s.model_copy(update={"fields": [*s.fields, s.fields[0].model_copy(
+            update={"salesforce": "No_Such_Field__c", "column": "no_such"})]}) if s.object == "Account" else s
+            for s in sections]
+    elif problem == "unknown_object":
+        sections = [s.model_copy(update={"object": "Invoice__c"}) if s.object == "Project__c" else s
+                    for s in sections]
+    elif problem == "bad_filter":
+        sections = [s.model_copy(update={"filter": "No_Such_Field__c = 'x'"}) if s.object == "Account" else s
+                    for s in sections]
+    elif problem == "wrong_password":
+        overrides["password"] = "not-the-password"
+    else:
+        overrides["instance_url"] = "https://127.0.0.1:9"
+        overrides["domain"] = "127.0.0.1:9"
+    settings = base.model_copy(update={"sections": sections})
+    target = "Invoice__c" if problem == "unknown_object" else "Account"
+    client = make_client(sandbox, max_attempts=1, **overrides)
+    expected = {"unknown_field": (SyncSetupError, "No_Such_Field__c"),
+                "unknown_object": (SyncSetupError, "Invoice__c"),
+                "bad_filter": (SalesforceApiError, "No_Such_Field__c"),
+                "wrong_password": (SalesforceAuthError, "authentication failure"),
+                "unreachable": (SalesforceConnectionError, "127.0.0.1:9")}[problem]
+    today = datetime.now(UTC).date()
+    with PlatformStore(platform_url, settings, landing_root=tmp_path / "landing") as store:
+        with pytest.raises(expected[0], match=expected[1]) as raised:
+            receive_days(client, store, target, today, today, incremental=False)
+        assert "not-the-password" not in str(raised.value)
+        assert store.get_cursor(target, "LastModifiedDate") is None
+        assert store.count_records(target) == 0
+        assert client.api_calls.for_purpose("query") == 0 and client.api_calls.for_purpose("bulk") == 0
