@@ -55,6 +55,7 @@ sandbox: install
 
 bench: install postgres
 	$(BIN)/python bench/sandbox.py
+	$(BIN)/python bench/receive.py
 
 clean:
 	rm -rf $(VENV) .dagster_home data .pytest_cache .ruff_cache

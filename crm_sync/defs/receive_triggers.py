@@ -52,22 +52,28 @@ def build_receive_jobs(settings: Settings, partitions: dg.PartitionsDefinition,
     ]
 
 
-def _tick_requests(context, salesforce: SalesforceResource, platform: PlatformResource,
-                   sections: Sequence[Section], modstamp_field: str, job_name: str):
+def _tick_requests(salesforce: SalesforceResource, platform: PlatformResource, sections: Sequence[Section],
+                   modstamp_field: str, trigger: str, key_suffix: str | None = None):
+    """One composite call decides; a run request per due partition, for the due sections only.
+
+    The run key joins the trigger, the partition, the due sections' cursors and `key_suffix`, so the same
+    state never launches twice while a new tick after new work does.
+    """
     with platform.open_store() as store:
         current = [store.section(s.object) for s in sections]
         plan = plan_tick(salesforce.get_client(), store, current, modstamp_field=modstamp_field)
     if plan.empty:
         return dg.SkipReason("nothing new in Salesforce since the cursors")
     by_object = {s.object: s for s in sections}
-    stamp = int(context.scheduled_execution_time.timestamp()) if hasattr(context, "scheduled_execution_time") \
-        and context.scheduled_execution_time else None
+    cursors = ",".join(f"{c.section}@{c.cursor.isoformat() if c.cursor else '-'}" for c in plan.changes if c.due)
     requests = []
     for day, objects in sorted(plan.runs.items()):
-        keys = [asset_key(by_object[o]) for o in objects]
-        run_key = None if stamp is None else f"{job_name}:{day.isoformat()}:{stamp}"
-        requests.append(dg.RunRequest(run_key=run_key, partition_key=day.isoformat(), asset_selection=keys,
-                                      tags={"crm_sync/trigger": job_name}))
+        due = [by_object[o] for o in objects]
+        run_key = "|".join(filter(None, [trigger, day.isoformat(), cursors, key_suffix]))
+        requests.append(dg.RunRequest(run_key=run_key, partition_key=day.isoformat(),
+                                      asset_selection=[asset_key(s) for s in due],
+                                      run_config=_incremental_config(due, modstamp_field),
+                                      tags={"crm_sync/trigger": trigger}))
     return requests
 
 
@@ -100,7 +106,8 @@ def build_receive_schedules(settings: Settings, jobs: Sequence[UnresolvedAssetJo
         instance = context.instance if context.instance_ref else None
         if active_receive_job(instance, platform.settings())[0] == SYSTEM:
             return dg.SkipReason("the 30-minute SystemModstamp job is active, so the 10-minute one stands aside")
-        return _tick_requests(context, salesforce, platform, sections, STANDARD, STANDARD_JOB)
+        return _tick_requests(salesforce, platform, sections, STANDARD, STANDARD_JOB,
+                              context.scheduled_execution_time.isoformat())
 
     @dg.schedule(name=SYSTEM_SCHEDULE, job=by_name[SYSTEM_JOB],
                  cron_schedule=f"*/{minutes.system_modstamp_interval_minutes} * * * *",
@@ -109,7 +116,8 @@ def build_receive_schedules(settings: Settings, jobs: Sequence[UnresolvedAssetJo
                              "switches the 10-minute schedule off.")
     def system(context: dg.ScheduleEvaluationContext, salesforce: SalesforceResource,
                platform: PlatformResource):
-        return _tick_requests(context, salesforce, platform, sections, SYSTEM, SYSTEM_JOB)
+        return _tick_requests(salesforce, platform, sections, SYSTEM, SYSTEM_JOB,
+                              context.scheduled_execution_time.isoformat())
 
     return [standard, system]
 
@@ -123,18 +131,8 @@ def build_change_sensor(settings: Settings, jobs: Sequence[UnresolvedAssetJobDef
                description="One composite call a minute: launches runs for the sections with new records only.")
     def salesforce_changes(context: dg.SensorEvaluationContext, salesforce: SalesforceResource,
                            platform: PlatformResource):
-        field = platform.settings().defaults.modstamp_field
-        with platform.open_store() as store:
-            current = [store.section(s.object) for s in sections]
-            plan = plan_tick(salesforce.get_client(), store, current, modstamp_field=field)
-        if plan.empty:
-            return dg.SkipReason("nothing new in Salesforce since the cursors")
-        by_object = {s.object: s for s in sections}
-        marker = ",".join(f"{c.section}@{c.cursor.isoformat() if c.cursor else '-'}" for c in plan.changes if c.due)
-        return [dg.RunRequest(run_key=f"{day.isoformat()}|{marker}", partition_key=day.isoformat(),
-                              asset_selection=[asset_key(by_object[o]) for o in objects],
-                              run_config=_incremental_config([by_object[o] for o in objects], field),
-                              tags={"crm_sync/trigger": "salesforce_changes"})
-                for day, objects in sorted(plan.runs.items())]
+        instance = context.instance if context.instance_ref else None
+        field = active_receive_job(instance, platform.settings())[0]
+        return _tick_requests(salesforce, platform, sections, field, "salesforce_changes")
 
     return salesforce_changes

@@ -252,6 +252,8 @@ class SyncDefaults(_Strict):
     query_page_size: int = Field(default=2000, ge=200, le=2000, description="REST query batch size")
     bulk_threshold: int = Field(default=10_000, ge=1,
                                 description="a receive window with more records than this uses Bulk API 2.0")
+    bulk_page_records: int = Field(default=100_000, ge=1000, le=1_000_000,
+                                   description="records per Bulk API 2.0 results page (one API call each)")
     push_chunk_size: int = Field(default=200, ge=1, le=200, description="records per sObject Collections call")
     push_bulk_threshold: int = Field(default=2000, ge=1,
                                      description="a push with more records than this uses Bulk API 2.0 ingest")

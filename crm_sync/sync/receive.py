@@ -163,7 +163,7 @@ class Receiver:
     def _fetch(self, section: Section, where: str, api: Api) -> Iterator[pa.Table]:
         query = soql.select(section.object, receive_fields(section), where)
         if api == "bulk":
-            return self.client.bulk_query(query, include_deleted=True)
+            return self.client.bulk_query(query, include_deleted=True, max_records=self.defaults.bulk_page_records)
         return self.client.query_pages(query, include_deleted=True, batch_size=self.defaults.query_page_size)
 
     def replay_landed(self, section: Section, *, day: date | None = None) -> ApplyCounts:
