@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import logging
 import shutil
 import threading
@@ -267,6 +268,21 @@ class BulkJobs:
         self._query_pool.submit(self._run_query, job, compiled)
         return job
 
+    @contextlib.contextmanager
+    def _job_outcome(self, job: QueryJob | IngestJob, kind: str, started: float) -> Iterator[None]:
+        """Run a job's work: an exception fails the job (the server goes on); timing is kept either way."""
+        try:
+            yield
+        except Exception as exc:
+            log.exception("bulk %s job %s failed", kind, job.id)
+            with job.lock:
+                job.state = "Failed"
+                job.error_message = str(exc)
+        finally:
+            job.processing_ms = int((time.monotonic() - started) * 1000)
+            job.modstamp = self._now_text()
+            job.finished_at = time.monotonic()
+
     def _run_query(self, job: QueryJob, compiled: Any) -> None:
         started = time.monotonic()
         with job.lock:
@@ -274,7 +290,7 @@ class BulkJobs:
                 return
             job.state = "InProgress"
         directory = self._dir / job.id
-        try:
+        with self._job_outcome(job, "query", started):
             directory.mkdir(parents=True, exist_ok=True)
             path = directory / "results.csv"
             header = csv_line(compiled.csv_header(), job.delimiter, job.terminator)
@@ -290,15 +306,6 @@ class BulkJobs:
                 job.path, job.header, job.offsets = path, header, offsets
                 job.records = len(offsets) - 1
                 job.state = "JobComplete"
-        except Exception as exc:  # the job fails; the server goes on
-            log.exception("bulk query job %s failed", job.id)
-            with job.lock:
-                job.state = "Failed"
-                job.error_message = str(exc)
-        finally:
-            job.processing_ms = int((time.monotonic() - started) * 1000)
-            job.modstamp = self._now_text()
-            job.finished_at = time.monotonic()
         self._org.usage.count("bulk_query_mb", max(1, job.offsets[-1] // (1 << 20)) if job.offsets else 0)
 
     def results_page(self, job: QueryJob, locator: str | None, max_records: str | None
@@ -404,17 +411,8 @@ class BulkJobs:
             if job.state != "UploadComplete" or job.upload_path is None:
                 return
             job.state = "InProgress"
-        try:
+        with self._job_outcome(job, "ingest", started):
             IngestRun(self._org, job).run()
-        except Exception as exc:  # the job fails; the server goes on
-            log.exception("bulk ingest job %s failed", job.id)
-            with job.lock:
-                job.state = "Failed"
-                job.error_message = str(exc)
-        finally:
-            job.processing_ms = int((time.monotonic() - started) * 1000)
-            job.modstamp = self._now_text()
-            job.finished_at = time.monotonic()
 
     def ingest_results(self, job: IngestJob, kind: str) -> bytes:
         """The successfulResults / failedResults / unprocessedrecords CSV of an ingest job."""
