@@ -10,6 +10,7 @@ from crm_sync.defs.partitions import receive_partitions
 from crm_sync.defs.receive_assets import build_receive_assets
 from crm_sync.defs.receive_triggers import build_change_sensor, build_receive_jobs, build_receive_schedules
 from crm_sync.defs.resources import default_resources
+from crm_sync.defs.send import build_send_definitions
 from crm_sync.settings import Settings, load_settings
 
 
@@ -26,7 +27,7 @@ def build_definitions(settings: Settings | None = None) -> dg.Definitions:
         sensors=[build_change_sensor(settings, jobs, receiving)],
         resources=default_resources(),
     )
-    return dg.Definitions.merge(receive, build_health_definitions(settings))
+    return dg.Definitions.merge(receive, build_send_definitions(settings), build_health_definitions(settings))
 
 
 defs = build_definitions()

@@ -15,7 +15,7 @@ from crm_sync.platform.types import utc_now
 
 EVENTS = frozenset({
     "sync_started", "sync_completed", "sync_failed", "records_imported", "records_updated",
-    "records_deleted", "records_sent", "record_failed", "health_check",
+    "records_deleted", "records_sent", "record_failed", "health_check", "field_overwritten",
 })
 
 

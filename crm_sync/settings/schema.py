@@ -257,7 +257,8 @@ class SyncDefaults(_Strict):
     push_chunk_size: int = Field(default=200, ge=1, le=200, description="records per sObject Collections call")
     push_bulk_threshold: int = Field(default=2000, ge=1,
                                      description="a push with more records than this uses Bulk API 2.0 ingest")
-    push_interval_seconds: int = Field(default=30, ge=1, le=300)
+    push_interval_seconds: int = Field(default=10, ge=1, le=300,
+                                       description="how often the outbox sensor looks for user edits to send")
     claim_lease_seconds: int = Field(default=300, ge=10,
                                      description="how long a claimed outbox row stays invisible to others")
     max_attempts: int = Field(default=30, ge=1, description="send attempts before a change is a dead letter")

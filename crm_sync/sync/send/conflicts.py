@@ -1,0 +1,120 @@
+"""Conflicts: both sides changed the same field since the last sync; the section's rule decides.
+
+Before an update is written, the Salesforce values of its fields are read (composite: up to 5 queries of
+200 Ids in ONE API call). A field is in conflict when Salesforce's record changed after the version the
+platform last saw (`LastModifiedDate` newer than the row's `sf_last_modified`; a row never received has
+no such version and is not checked) and its value differs from the platform's. Then:
+- a one-way (send-only) field: the platform owns it and wins;
+- a two-way field: the section's `conflict` rule: `newest_wins` (default) compares the platform change's
+  time with Salesforce's LastModifiedDate; `platform_wins` / `salesforce_wins` always pick that side.
+When Salesforce wins, the field is not sent and its value is written to the platform (origin
+`salesforce`: no outbox row). Every overwritten value is logged with both values (sync log).
+Known limit: Salesforce tells when a record changed, not which field; a field whose value differs counts as
+changed there. So with `newest_wins`, a platform edit of F made before a Salesforce edit of another field G
+loses F (the platform takes Salesforce's F, logged with both values). Field precision needs the value at
+the last sync, which the outbox does not keep (names of changed columns only).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from crm_sync.salesforce import soql
+from crm_sync.salesforce.client import SalesforceClient
+from crm_sync.settings import ConflictRule, Direction, Section
+from crm_sync.sync.send.values import parse_datetime, same_value, to_platform
+
+IDS_PER_QUERY = 200
+QUERIES_PER_CALL = 5  # Salesforce allows 5 query subrequests in one composite request
+
+
+@dataclass(frozen=True)
+class Overwrite:
+    """One field value that a sync overwrote, with both values."""
+
+    record_id: int
+    salesforce_id: str
+    column: str
+    field: str
+    platform_value: Any
+    salesforce_value: Any
+    winner: str  # "platform" | "salesforce"
+    reason: str
+
+    def details(self) -> dict[str, Any]:
+        return {"record_id": self.record_id, "salesforce_id": self.salesforce_id, "column": self.column,
+                "field": self.field, "platform_value": self.platform_value,
+                "salesforce_value": self.salesforce_value, "winner": self.winner, "reason": self.reason,
+                "overwritten": "salesforce" if self.winner == "platform" else "platform"}
+
+
+@dataclass
+class Decision:
+    """What to send for one record after the conflict check, and what to take from Salesforce."""
+
+    send: list[str]
+    take: dict[str, Any]
+    overwrites: list[Overwrite]
+
+
+def read_current(client: SalesforceClient, obj: str, ids: Sequence[str], fields: Sequence[str]) -> dict[str, dict]:
+    """Salesforce Id -> {field: value, LastModifiedDate} of these records, 1,000 records per API call."""
+    names = ["Id", "LastModifiedDate", *[f for f in fields if f.lower() not in ("id", "lastmodifieddate")]]
+    found: dict[str, dict] = {}
+    chunks = [list(ids[i:i + IDS_PER_QUERY]) for i in range(0, len(ids), IDS_PER_QUERY)]
+    for start in range(0, len(chunks), QUERIES_PER_CALL):
+        subrequests = [client.query_subrequest(f"q{n}", soql.select(obj, names, soql.id_in(chunk)))
+                       for n, chunk in enumerate(chunks[start:start + QUERIES_PER_CALL])]
+        for answer in client.composite(subrequests):
+            body = answer.get("body")
+            if answer.get("httpStatusCode", 500) >= 300 or not isinstance(body, dict):
+                raise RuntimeError(f"reading {obj} for the conflict check failed: {body}")
+            for record in body.get("records", []):
+                found[record["Id"]] = record
+    return found
+
+
+def decide(section: Section, row: dict[str, Any], columns: Sequence[str], current: dict | None,
+           changed_at: datetime | None) -> Decision:
+    """Which of `columns` to send for this row, given Salesforce's current record (None: not read)."""
+    decision = Decision(send=[], take={}, overwrites=[])
+    last_seen = row.get("sf_last_modified")
+    sf_modified = parse_datetime(current["LastModifiedDate"]) if current and current.get("LastModifiedDate") else None
+    changed_there = sf_modified is not None and last_seen is not None and sf_modified > last_seen
+    for column in columns:
+        mapping = section.field_for_column(column)
+        if current is None or not changed_there or mapping.salesforce not in current:
+            decision.send.append(column)
+            continue
+        theirs = current[mapping.salesforce]
+        if same_value(row.get(column), theirs, mapping.type):
+            decision.send.append(column)
+            continue
+        winner, reason = _winner(section, section.direction_of(mapping), changed_at, sf_modified)
+        decision.overwrites.append(Overwrite(row["id"], row.get("salesforce_id") or "", column, mapping.salesforce,
+                                             _jsonable(row.get(column)), theirs, winner, reason))
+        if winner == "platform":
+            decision.send.append(column)
+        else:
+            decision.take[column] = to_platform(theirs, mapping.type)
+    return decision
+
+
+def _winner(section: Section, direction: Direction, changed_at: datetime | None,
+            sf_modified: datetime) -> tuple[str, str]:
+    if direction is Direction.SEND:
+        return "platform", "one-way field: the platform owns it"
+    if section.conflict is ConflictRule.PLATFORM_WINS:
+        return "platform", "rule platform_wins"
+    if section.conflict is ConflictRule.SALESFORCE_WINS:
+        return "salesforce", "rule salesforce_wins"
+    if changed_at is not None and changed_at < sf_modified:
+        return "salesforce", "newest_wins: Salesforce changed it later"
+    return "platform", "newest_wins: the platform changed it later"
+
+
+def _jsonable(value: Any) -> Any:
+    return value.isoformat() if hasattr(value, "isoformat") else value

@@ -1,0 +1,429 @@
+"""The push: platform records to Salesforce, with a result per record.
+
+One push works section by section in sync order (companies before end users):
+1. rules (rules.py) and, for records not yet in Salesforce, matching by email (matching.py);
+2. for updates, the conflict check (conflicts.py: one composite read per 1,000 records);
+3. the write: sObject Collections in chunks of `push_chunk_size` (200, allOrNone=false), or one Bulk API
+   2.0 ingest job when the section has more than `push_bulk_threshold` records to write;
+4. the acknowledgement per record: success stores the Salesforce Id and `sync_status = ok` (without
+   changing `origin`, so nothing enters the outbox) and removes the record's outbox rows; a failure keeps
+   Salesforce's statusCode, message and fields, counts the attempt and backs off (a dead letter after
+   `max_attempts`); a rule keeps the record out with `sync_status = skipped:<reason>`.
+
+Creating is idempotent: a new record is written as an UPSERT by its external Id field (External_Id__c on
+Account and Contact): the platform's own value, else the stable key `crm_sync:<model>:<platform id>`. A run
+that dies after Salesforce wrote the record but before the platform heard back leaves the outbox rows
+claimed; the next run (after the lease) upserts with the same key, finds the record and updates it
+instead of creating a second one. (Several platform databases writing to one org must use different key
+namespaces: `$CRM_SYNC_KEY_NAMESPACE`, default `crm_sync`, replaces the first part of the key.) Sections without an external Id field are created with plain creates
+(no such guarantee). Errors of the request as a whole (5xx after the client's retries, an expired session
+that cannot be renewed, the API limit) become per-record failures of that chunk: retried later, never lost.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from crm_sync.platform import PlatformStore
+from crm_sync.platform.types import utc_now
+from crm_sync.salesforce import RecordResult, SalesforceError
+from crm_sync.salesforce.client import SalesforceClient
+from crm_sync.settings import Section
+from crm_sync.sync.send import conflicts, rules
+from crm_sync.sync.send.matching import match_by_email
+from crm_sync.sync.send.outbox_batches import Batch, PendingChange, chunked, claim_batch, group_by_model
+from crm_sync.sync.send.values import payload
+
+log = logging.getLogger(__name__)
+
+CONFLICT_EVENT = "field_overwritten"  # the sync log event of a value overwritten by a conflict rule
+KEY_NAMESPACE_ENV = "CRM_SYNC_KEY_NAMESPACE"
+ROWS_PER_SELECT = 500
+MAX_REPORTED_ERRORS = 20
+
+
+@dataclass
+class PushItem:
+    """One record to write: its row, the columns to send and (for outbox pushes) its outbox rows."""
+
+    row: dict[str, Any]
+    columns: list[str]
+    entry_ids: list[int] = field(default_factory=list)
+    changed_at: datetime | None = None
+    target_id: str | None = None  # the Salesforce Id written to (the row's, or a matched record's)
+    key: str | None = None  # the external Id value of an upsert
+    body: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def record_id(self) -> int:
+        return self.row["id"]
+
+
+@dataclass
+class PushResult:
+    """What one push did."""
+
+    sent: int = 0
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    failed: int = 0
+    dead: int = 0
+    skipped: int = 0
+    matched: int = 0
+    overwritten: int = 0
+    api_calls: int = 0
+    seconds: float = 0.0
+    apis: set[str] = field(default_factory=set)
+    skip_reasons: Counter = field(default_factory=Counter)
+    errors: list[dict[str, Any]] = field(default_factory=list)
+
+    def metadata(self) -> dict[str, Any]:
+        """Facts for Dagster metadata and the sync log."""
+        return {"records_sent": self.sent, "records_created": self.created, "records_updated": self.updated,
+                "records_unchanged": self.unchanged, "records_failed": self.failed, "dead_letters": self.dead,
+                "records_skipped": self.skipped, "records_matched": self.matched,
+                "fields_overwritten": self.overwritten, "api_calls": self.api_calls,
+                "seconds": round(self.seconds, 3), "api": ",".join(sorted(self.apis)) or "none",
+                "skip_reasons": dict(self.skip_reasons), "errors": self.errors}
+
+
+class _OutboxAck:
+    """Acknowledges to the outbox: sent rows are removed, failed ones get attempts + 1 and a backoff."""
+
+    def __init__(self, store: PlatformStore, claim_token: str, now: Callable[[], datetime]) -> None:
+        self.store, self.token, self.now = store, claim_token, now
+
+    def done(self, items: Sequence[PushItem]) -> None:
+        ids = [i for item in items for i in item.entry_ids]
+        for chunk in chunked(ids, ROWS_PER_SELECT):
+            self.store.complete_outbox(list(chunk), self.token)
+
+    def failed(self, section: Section, item: PushItem, error: dict[str, Any]) -> bool:
+        dead = False
+        for entry_id in item.entry_ids:
+            try:
+                dead = self.store.fail_outbox(entry_id, self.token, error, now=self.now()) or dead
+            except KeyError:  # the lease ran out and another run holds the row now
+                log.warning("outbox row %s is no longer claimed by this run", entry_id)
+        return dead
+
+
+class _RecordsAck:
+    """Acknowledges a push of records that did not come from the outbox (nightly, push one model)."""
+
+    def __init__(self, store: PlatformStore) -> None:
+        self.store = store
+
+    def done(self, items: Sequence[PushItem]) -> None:
+        return None
+
+    def failed(self, section: Section, item: PushItem, error: dict[str, Any]) -> bool:
+        self.store.set_sync_status(section, item.record_id, "error", error)
+        return False
+
+
+class Pusher:
+    """Pushes platform records of one store to one Salesforce org."""
+
+    def __init__(self, client: SalesforceClient, store: PlatformStore, *, run_id: str | None = None,
+                 clock: Callable[[], datetime] = utc_now,
+                 checkpoint: Callable[[str], None] | None = None, key_namespace: str | None = None) -> None:
+        self.client = client
+        self.key_namespace = key_namespace or os.environ.get(KEY_NAMESPACE_ENV) or "crm_sync"
+        self.store = store
+        self.defaults = store.settings.defaults
+        self.run_id = run_id
+        self.clock = clock
+        self.checkpoint = checkpoint or (lambda _stage: None)
+
+    # -- entry points --------------------------------------------------------------------------------
+    def push_batch(self, batch: Batch) -> PushResult:
+        """Push the records of claimed outbox rows: on update only the changed send columns."""
+        started, calls = time.monotonic(), self.client.api_calls.total
+        result = PushResult()
+        ack = _OutboxAck(self.store, batch.claim_token, self.clock)
+        grouped = group_by_model(batch.changes())
+        for section in self._sending_sections(grouped):
+            changes = grouped.pop(section.model)
+            rows = load_rows(self.store, section, [c.record_id for c in changes])
+            items, missing = [], []
+            for change in changes:
+                row = rows.get(change.record_id)
+                if row is None:
+                    missing.append(PushItem({"id": change.record_id}, [], change.entry_ids))
+                    continue
+                items.append(self._item_for_change(section, row, change))
+            ack.done(missing)  # the app removed the record: nothing left to send
+            self._push_section(section, items, ack, result)
+        for model, changes in grouped.items():  # a model that no longer sends: its rows are done
+            log.warning("outbox rows of %s dropped: the model does not send", model)
+            ack.done([PushItem({"id": c.record_id}, [], c.entry_ids) for c in changes])
+        return self._finish(result, started, calls)
+
+    def push_rows(self, section: Section, rows: Iterable[dict[str, Any]]) -> PushResult:
+        """Push whole records (every send column), e.g. the nightly push or a push of one model."""
+        started, calls = time.monotonic(), self.client.api_calls.total
+        result = PushResult()
+        send_columns = [f.column for f in section.send_fields()]
+        items = [PushItem(dict(row), list(send_columns), changed_at=row.get("updated_at")) for row in rows]
+        for item in items:
+            if not item.row.get("salesforce_id"):
+                item.columns = [c for c in send_columns if item.row.get(c) is not None]
+        self._push_section(section, items, _RecordsAck(self.store), result)
+        return self._finish(result, started, calls)
+
+    def _finish(self, result: PushResult, started: float, calls: int) -> PushResult:
+        result.api_calls = self.client.api_calls.total - calls
+        result.seconds = time.monotonic() - started
+        return result
+
+    def _sending_sections(self, grouped: dict[str, list[PendingChange]]) -> list[Section]:
+        return [s for s in self.store.settings.in_order() if s.sends and s.model in grouped]
+
+    @staticmethod
+    def _item_for_change(section: Section, row: dict[str, Any], change: PendingChange) -> PushItem:
+        send_columns = [f.column for f in section.send_fields()]
+        if row.get("salesforce_id"):
+            columns = [c for c in send_columns if c in change.changed_columns]
+        else:
+            columns = [c for c in send_columns if row.get(c) is not None]
+        return PushItem(row, columns, list(change.entry_ids), change.changed_at)
+
+    # -- one section -------------------------------------------------------------------------------
+    def _push_section(self, section: Section, items: list[PushItem], ack: _OutboxAck | _RecordsAck,
+                      result: PushResult) -> None:
+        if not items:
+            return
+        describe = self.client.describe(section.object)
+        required = rules.required_on_create(describe)
+        duplicates = rules.duplicate_emails(self.store, section, [i.row for i in items])
+        ready: list[PushItem] = []
+        for item in items:
+            skip = rules.check_record(section, item.row, creating=not item.row.get("salesforce_id"),
+                                      required_fields=required)
+            if skip is None and item.record_id in duplicates:
+                skip = rules.Skip("duplicate_email", "another platform record has this email")
+            if skip is not None:
+                self._skip(section, item, skip, ack, result)
+            else:
+                item.target_id = item.row.get("salesforce_id")
+                ready.append(item)
+        ready = self._match(section, ready, ack, result)
+        ready = self._resolve_conflicts(section, ready, result)
+        nothing_to_send = [i for i in ready if i.target_id and not i.columns]
+        if nothing_to_send:
+            self._succeeded(section, nothing_to_send, ack, result, unchanged=True)
+        self._write(section, [i for i in ready if not (i.target_id and not i.columns)], describe, ack, result)
+
+    def _skip(self, section: Section, item: PushItem, skip: rules.Skip, ack: _OutboxAck | _RecordsAck,
+              result: PushResult) -> None:
+        result.skipped += 1
+        result.skip_reasons[skip.reason] += 1
+        ack.done([item])
+        if item.row.get("sync_status") != skip.status or item.entry_ids:
+            self.store.set_sync_status(section, item.record_id, skip.status, skip.error())
+
+    def _match(self, section: Section, items: list[PushItem], ack: _OutboxAck | _RecordsAck,
+               result: PushResult) -> list[PushItem]:
+        """Records not in Salesforce yet, matched by email to an existing record before anything is created."""
+        if section.match_on != rules.EMAIL_COLUMN or section.field_for_column(rules.EMAIL_COLUMN) is None:
+            return items
+        new = [i for i in items if not i.target_id and i.row.get(rules.EMAIL_COLUMN)]
+        if not new:
+            return items
+        matches = match_by_email(self.client, [i.row[rules.EMAIL_COLUMN] for i in new])
+        kept = []
+        for item in items:
+            match = None if item.target_id else matches.get((item.row.get(rules.EMAIL_COLUMN) or "").strip().lower())
+            if match is None:
+                kept.append(item)
+            elif match.object.lower() == section.object.lower():
+                item.target_id = match.id
+                result.matched += 1
+                kept.append(item)
+            else:
+                self._skip(section, item, rules.Skip(
+                    f"matched_{match.object.lower()}",
+                    f"an existing {match.object} ({match.id}) has this email; no {section.object} is created"),
+                    ack, result)
+        return kept
+
+    def _resolve_conflicts(self, section: Section, items: list[PushItem], result: PushResult) -> list[PushItem]:
+        """Read Salesforce's values of records it may have changed since the platform last saw them."""
+        to_check = [i for i in items if i.row.get("salesforce_id") and i.row.get("sf_last_modified") and i.columns]
+        if not to_check:
+            return items
+        fields = sorted({section.field_for_column(c).salesforce for i in to_check for c in i.columns})
+        current = conflicts.read_current(self.client, section.object, [i.target_id for i in to_check], fields)
+        for item in to_check:
+            decision = conflicts.decide(section, item.row, item.columns, current.get(item.target_id),
+                                        item.changed_at)
+            item.columns = decision.send
+            if decision.take:
+                self.store.write_record(section, decision.take, origin="salesforce", record_id=item.record_id)
+            for overwrite in decision.overwrites:
+                result.overwritten += 1
+                self.store.log_event(CONFLICT_EVENT, section=section, run_id=self.run_id,
+                                     details=overwrite.details())
+        return items
+
+    # -- writing -----------------------------------------------------------------------------------
+    def _write(self, section: Section, items: list[PushItem], describe: dict | None,
+               ack: _OutboxAck | _RecordsAck, result: PushResult) -> None:
+        if not items:
+            return
+        key_field = external_id_field(section, describe)
+        creates, updates = [], []
+        for item in items:
+            item.body = payload(section, item.row, item.columns)
+            if item.target_id:
+                item.body = {"Id": item.target_id, **item.body}
+                updates.append(item)
+            else:
+                if key_field is not None:
+                    column, name = key_field
+                    item.key = item.row.get(column) or f"{self.key_namespace}:{section.model}:{item.record_id}"
+                    item.body[name] = item.key
+                creates.append(item)
+        use_bulk = len(items) > self.defaults.push_bulk_threshold
+        result.apis.add("bulk" if use_bulk else "rest")
+        create_op = "upsert" if key_field else "create"
+        outcomes: list[tuple[PushItem, RecordResult]] = []
+        for operation, group in ((create_op, creates), ("update", updates)):
+            if not group:
+                continue
+            ext = key_field[1] if operation == "upsert" else None
+            outcomes += self._write_bulk(section, operation, group, ext) if use_bulk else \
+                self._write_collections(section, operation, group, ext)
+        self.checkpoint("written")
+        self._acknowledge(section, outcomes, ack, result)
+
+    def _write_collections(self, section: Section, operation: str, items: list[PushItem],
+                           ext: str | None) -> list[tuple[PushItem, RecordResult]]:
+        outcomes = []
+        for chunk in chunked(items, self.defaults.push_chunk_size):
+            try:
+                results = self.client.collections_write(operation, section.object, [i.body for i in chunk],
+                                                        external_id_field=ext)
+            except SalesforceError as exc:
+                results = [_request_failure(exc)] * len(chunk)
+            outcomes += list(zip(chunk, results, strict=True))
+        return outcomes
+
+    def _write_bulk(self, section: Section, operation: str, items: list[PushItem],
+                    ext: str | None) -> list[tuple[PushItem, RecordResult]]:
+        try:
+            results = self.client.bulk_ingest(operation, section.object, [i.body for i in items],
+                                              external_id_field=ext)
+        except SalesforceError as exc:
+            return [(item, _request_failure(exc)) for item in items]
+        by_key = {(i.key if operation == "upsert" else i.target_id): i for i in items}
+        outcomes, answered = [], set()
+        for record_result in results:
+            echoed = record_result.input or {}
+            key = echoed.get(ext) if operation == "upsert" else echoed.get("Id")
+            item = by_key.get(key)
+            if item is not None:
+                outcomes.append((item, record_result))
+                answered.add(item.record_id)
+        missing = RecordResult(id=None, success=False, errors=[{
+            "statusCode": "NO_RESULT", "message": "the ingest job returned no result for this record", "fields": []}])
+        outcomes += [(i, missing) for i in items if i.record_id not in answered]
+        return outcomes
+
+    def _acknowledge(self, section: Section, outcomes: list[tuple[PushItem, RecordResult]],
+                     ack: _OutboxAck | _RecordsAck, result: PushResult) -> None:
+        succeeded = []
+        for item, record_result in outcomes:
+            if record_result.success:
+                item.target_id = record_result.id or item.target_id
+                if record_result.created:
+                    result.created += 1
+                else:
+                    result.updated += 1
+                succeeded.append(item)
+                continue
+            error = record_result.errors[0] if record_result.errors else {
+                "statusCode": "UNKNOWN", "message": "Salesforce gave no reason", "fields": []}
+            error = {"statusCode": error.get("statusCode", "UNKNOWN"), "message": error.get("message", ""),
+                     "fields": list(error.get("fields") or [])}
+            result.failed += 1
+            if ack.failed(section, item, error):
+                result.dead += 1
+            if len(result.errors) < MAX_REPORTED_ERRORS:
+                result.errors.append({"record_id": item.record_id, **error})
+            self.store.log_event("record_failed", section=section, run_id=self.run_id,
+                                 details={"record_id": item.record_id, **error})
+        self._succeeded(section, succeeded, ack, result)
+
+    def _succeeded(self, section: Section, items: list[PushItem], ack: _OutboxAck | _RecordsAck,
+                   result: PushResult, *, unchanged: bool = False) -> None:
+        if not items:
+            return
+        for item in items:
+            try:
+                self.store.set_sync_status(section, item.record_id, "ok", None, salesforce_id=item.target_id)
+            except sa.exc.IntegrityError:  # another platform row already holds this Salesforce Id
+                self.store.set_sync_status(section, item.record_id, "error", {
+                    "statusCode": "DUPLICATE_PLATFORM_RECORD",
+                    "message": f"another {section.model} record is linked to {item.target_id}", "fields": []})
+        ack.done(items)
+        if unchanged:
+            result.unchanged += len(items)
+        else:
+            result.sent += len(items)
+        self.store.log_event("records_sent", section=section, run_id=self.run_id, count=len(items))
+
+
+def _request_failure(exc: SalesforceError) -> RecordResult:
+    code = getattr(exc, "error_code", None) or type(exc).__name__
+    return RecordResult(id=None, success=False, errors=[{"statusCode": code, "message": str(exc), "fields": []}])
+
+
+def external_id_field(section: Section, describe: dict | None) -> tuple[str, str] | None:
+    """(column, Salesforce field) of the section's send field that is an external Id in Salesforce."""
+    external = {f["name"].lower() for f in (describe or {}).get("fields", []) if f.get("externalId")}
+    for mapping in section.send_fields():
+        if mapping.salesforce.lower() in external:
+            return mapping.column, mapping.salesforce
+    return None
+
+
+def load_rows(store: PlatformStore, section: Section, record_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
+    """Platform rows by id (500 per SELECT)."""
+    table = store.table(section)
+    rows: dict[int, dict[str, Any]] = {}
+    with store.engine.connect() as conn:
+        for chunk in chunked(sorted(set(record_ids)), ROWS_PER_SELECT):
+            for row in conn.execute(sa.select(table).where(table.c.id.in_(list(chunk)))):
+                rows[row.id] = dict(row._mapping)
+    return rows
+
+
+def push_changes(client: SalesforceClient, store: PlatformStore, *, batch: Batch | None = None,
+                 limit: int | None = None, run_id: str | None = None, now: datetime | None = None,
+                 pusher: Pusher | None = None) -> PushResult:
+    """Push a claimed batch (or claim one now, up to `limit` rows) and log the run."""
+    batch = batch if batch is not None else claim_batch(store, limit=limit, now=now)
+    if batch.empty:
+        return PushResult()
+    pusher = pusher or Pusher(client, store, run_id=run_id)
+    store.log_event("sync_started", run_id=run_id, count=len(batch.entries), details={"push": "changes"})
+    try:
+        result = pusher.push_batch(batch)
+    except Exception as exc:
+        store.log_event("sync_failed", run_id=run_id, details={"push": "changes", "error": f"{type(exc).__name__}: {exc}"})
+        raise
+    store.log_event("sync_completed", run_id=run_id, count=result.sent,
+                    details={"push": "changes", **result.metadata()})
+    return result

@@ -1,0 +1,102 @@
+"""The send side in Dagster for real: the platform_outbox sensor evaluated, the jobs executed in process."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import dagster as dg
+import pytest
+
+from crm_sync.definitions import build_definitions
+from crm_sync.defs.resources import PlatformResource
+from crm_sync.defs.send import SENSOR_NAME
+from crm_sync.platform import PlatformStore
+from crm_sync.salesforce import SalesforceClient
+from crm_sync.salesforce.resource import SalesforceResource
+from crm_sync.settings import Settings
+from crm_sync.sync.send import edit_record
+from crm_sync_tests.sync.send import conftest as send_fixtures
+from crm_sync_tests.sync.send.conftest import receive_ids, settings_with, sf_records, some_ids
+
+# The send tests' fixtures (one small sandbox org, a store on SQLite and Postgres, a client), used here too.
+send_sandbox = send_fixtures.send_sandbox
+admin = send_fixtures.admin
+client = send_fixtures.client
+store = send_fixtures.store
+marker = send_fixtures.marker
+key_namespace = send_fixtures.key_namespace
+
+
+@pytest.fixture(scope="module")
+def settings() -> Settings:
+    return settings_with()
+
+
+@pytest.fixture(scope="module")
+def defs(settings: Settings) -> dg.Definitions:
+    return build_definitions(settings)
+
+
+@pytest.fixture
+def resources(platform_url: str, send_sandbox, monkeypatch: pytest.MonkeyPatch) -> dict:
+    for key, value in send_sandbox.env().items():
+        monkeypatch.setenv(key, value)
+    return {"platform": PlatformResource(url=platform_url), "salesforce": SalesforceResource(retry_base_delay=0.01)}
+
+
+@pytest.fixture
+def instance() -> Iterator[dg.DagsterInstance]:
+    with dg.DagsterInstance.ephemeral() as ephemeral:
+        yield ephemeral
+
+
+def _evaluate(defs: dg.Definitions, instance: dg.DagsterInstance, resources: dict):
+    sensor = defs.get_sensor_def(SENSOR_NAME)
+    with dg.build_sensor_context(instance=instance, resources=resources, definitions=defs) as context:
+        return sensor(context)
+
+
+def test_sensor_launches_push_changes_for_a_user_edit_and_skips_a_system_one(
+        defs: dg.Definitions, resources: dict, instance: dg.DagsterInstance, client: SalesforceClient,
+        store: PlatformStore, marker: str) -> None:
+    ids = some_ids(client, "Account", 2)
+    receive_ids(client, store, "Account", ids)
+    user_row = store.get_record("company", salesforce_id=ids[0])["id"]
+    system_row = store.get_record("company", salesforce_id=ids[1])["id"]
+    edit_record(store, "company", {"description": f"system {marker}"}, actor="system", record_id=system_row)
+
+    assert isinstance(_evaluate(defs, instance, resources), dg.SkipReason)
+
+    edit_record(store, "company", {"description": f"user {marker}"}, actor="user:ana@example.com", record_id=user_row)
+    request = _evaluate(defs, instance, resources)
+    assert isinstance(request, dg.RunRequest) and request.run_key
+    assert request.tags["crm_sync/records"] == "1"
+    assert isinstance(_evaluate(defs, instance, resources), dg.SkipReason)  # claimed: not launched twice
+
+    result = defs.get_job_def("push_changes").execute_in_process(run_config=request.run_config, instance=instance,
+                                                                  resources=resources)
+    assert result.success
+    assert sf_records(client, "Account", f"Id = '{ids[0]}'", "Description")[0]["Description"] == f"user {marker}"
+    assert sf_records(client, "Account", f"Id = '{ids[1]}'", "Description")[0]["Description"] != f"system {marker}"
+    assert store.outbox_entries() == []
+
+    nightly = defs.get_job_def("nightly_push").execute_in_process(instance=instance, resources=resources)
+    assert nightly.success
+    assert sf_records(client, "Account", f"Id = '{ids[1]}'", "Description")[0]["Description"] == f"system {marker}"
+
+
+def test_push_model_jobs_and_the_nightly_schedule(defs: dg.Definitions, resources: dict,
+                                                  instance: dg.DagsterInstance, store: PlatformStore,
+                                                  client: SalesforceClient, marker: str) -> None:
+    names = {job.name for job in defs.resolve_all_job_defs()}
+    assert {"push_changes", "nightly_push", "push_company", "push_end_user", "push_note", "push_task"} <= names
+    assert "push_license" not in names  # receive-only sections have no push job
+    schedule = defs.get_schedule_def("nightly_push_schedule")
+    assert schedule.cron_schedule == "0 2 * * *" and schedule.execution_timezone == "UTC"
+
+    new = edit_record(store, "end_user", {"last_name": f"Job {marker}", "email": f"job.{marker}@example.com"},
+                      actor="system")
+    result = defs.get_job_def("push_end_user").execute_in_process(instance=instance, resources=resources)
+    assert result.success
+    row = store.get_record("end_user", record_id=new)
+    assert row["sync_status"] == "ok" and sf_records(client, "Contact", f"Id = '{row['salesforce_id']}'")
