@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any, Protocol
 from urllib.parse import quote
 
@@ -26,6 +27,7 @@ class SandboxAdmin:
     """Admin calls against a running sandbox (`info` is a SandboxInfo or anything with admin_url/ca_bundle)."""
 
     def __init__(self, info: _Reachable, timeout: float = 600.0) -> None:
+        self.info = info
         self.base_url = info.admin_url.rstrip("/")
         self.timeout = timeout
         self.session = requests.Session()
@@ -123,3 +125,29 @@ class SandboxAdmin:
     def expire_sessions(self) -> int:
         """Invalidate every current session; returns how many there were."""
         return self._call("POST", "expire-sessions")["expired"]
+
+    def rotate_credentials(self) -> Any:
+        """Revoke the org's credentials: new password, security token and client secret (username and client id
+        stay), sandbox.json rewritten, every session and refresh token invalid.
+
+        Returns a copy of this client's SandboxInfo holding the new secrets (the old info still holds the old
+        ones, which now fail to log in), or the answer's dict when the client was not made from a SandboxInfo.
+        """
+        answer = self._call("POST", "credentials", {"rotate": True})
+        if not dataclasses.is_dataclass(self.info) or isinstance(self.info, type):
+            return answer
+        known = {field.name for field in dataclasses.fields(self.info)}
+        self.info = dataclasses.replace(self.info, **{k: v for k, v in answer.items() if k in known})
+        return self.info
+
+    def hidden_fields(self) -> list[dict[str, str]]:
+        """The hidden fields: [{"object", "field"}]."""
+        return self._call("GET", "fields")["hidden"]
+
+    def hide_field(self, obj: str, field: str) -> list[dict[str, str]]:
+        """Remove a non-system field from describe, SOQL, writes and Bulk (its data stays); the hidden fields."""
+        return self._call("DELETE", f"fields/{quote(obj, safe='')}/{quote(field, safe='')}")["hidden"]
+
+    def restore_field(self, obj: str, field: str) -> list[dict[str, str]]:
+        """Bring a hidden field back with its data; the hidden fields after."""
+        return self._call("PUT", f"fields/{quote(obj, safe='')}/{quote(field, safe='')}")["hidden"]

@@ -2,20 +2,27 @@
 
 The server holds one Org; the admin surface and the CLI work on it too. Its data directory holds
 the SQLite file (org.sqlite), the generated credentials (credentials.json) and Bulk job files (bulk/).
+
+Test tooling changes two things a real org's admin would: `rotate_credentials()` (new password,
+security token and client secret; every session and refresh token revoked) and `hide_field()` /
+`restore_field()` (a field gone from every API view while its data stays; see hidden_fields).
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import secrets
+import sqlite3
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 
-from crm_sync.sandbox import timefmt
+from crm_sync.sandbox import hidden_fields, timefmt
 from crm_sync.sandbox.catalog import CATALOG, Catalog
+from crm_sync.sandbox.cli import INFO_FILE, write_info
 from crm_sync.sandbox.errors import SalesforceError
 from crm_sync.sandbox.generator import seed_org
 from crm_sync.sandbox.ids import IdFactory
@@ -45,6 +52,19 @@ class OrgStore(Store):
     def __init__(self, *args, **kwargs) -> None:
         self._transaction = threading.local()
         super().__init__(*args, **kwargs)
+        with self._write() as conn:
+            hidden_fields.create_table(conn)
+
+    def hidden_fields(self) -> set[hidden_fields.FieldName]:
+        """The hidden fields saved in the SQLite file (those the full catalog still has)."""
+        with self.reader() as conn:
+            return hidden_fields.load(conn, self.schema)
+
+    @contextmanager
+    def schema_change(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction under the store's write lock, for a change to the org's schema tables."""
+        with self._write() as conn:
+            yield conn
 
     @contextmanager
     def _write(self) -> Iterator:
@@ -108,9 +128,12 @@ class Org:
     ) -> None:
         self.data_dir = Path(data_dir)
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        self.catalog = catalog
+        self.full_catalog = catalog  # every field, hidden or not (what the SQLite tables hold)
         self.clock = clock
+        self._lock = threading.Lock()  # one credentials or catalog change at a time
         self.store = OrgStore(self.data_dir / DATABASE_FILE, catalog, clock=clock)
+        self._hidden = self.store.hidden_fields()
+        self._use_catalog(hidden_fields.catalog_without(catalog, self._hidden))
         self.credentials = Credentials.load_or_create(self.data_dir / CREDENTIALS_FILE)
         self.faults = Faults(faults)
         self.sessions = Sessions(self.credentials.org_id, ttl=lambda: self.faults.config.session_ttl_s)
@@ -129,9 +152,11 @@ class Org:
         return self._ids.new_id(prefix)
 
     def login_user(self) -> dict:
-        """The integration user, the one the generated credentials log in as."""
-        return self.store.get("User", self.store.integration_user_id,
-                              ["Id", "Username", "Name", "Email", "TimeZoneSidKey"])
+        """The integration user, the one the generated credentials log in as (read whatever fields are hidden)."""
+        with self.store.reader() as conn:
+            row = conn.execute('SELECT Id, Username, Name, Email, TimeZoneSidKey FROM "User" WHERE Id = ?',
+                               (self.store.integration_user_id,)).fetchone()
+        return dict(zip(("Id", "Username", "Name", "Email", "TimeZoneSidKey"), row, strict=True))
 
     def user_id(self, username: str) -> str:
         """The Id of an active user by Username (case-insensitive), or NOT_FOUND."""
@@ -141,6 +166,67 @@ class Org:
         if row is None:
             raise SalesforceError(404, "NOT_FOUND", f"No user with Username {username!r}")
         return row[0]
+
+    # ----- credentials ---------------------------------------------------------------------------
+
+    def rotate_credentials(self) -> Credentials:
+        """New password, security token and client secret (username and client id stay), saved to
+        credentials.json and sandbox.json (if the server wrote one); every session and refresh token is revoked,
+        so API calls answer INVALID_SESSION_ID and logins with the old secrets fail."""
+        with self._lock:
+            rotated = self.credentials.rotated()
+            rotated.save(self.data_dir / CREDENTIALS_FILE)
+            self.credentials = rotated
+            revoked = self.sessions.revoke_all()
+            self._rewrite_info(rotated)
+        log.info("credentials rotated; %s sessions revoked", revoked)
+        return rotated
+
+    def _rewrite_info(self, credentials: Credentials) -> None:
+        path = self.data_dir / INFO_FILE
+        try:
+            info = json.loads(path.read_text(encoding="utf-8"))
+        except (FileNotFoundError, ValueError):
+            return  # no server announced itself here (yet): it writes the file from self.credentials
+        info.update(password=credentials.password, security_token=credentials.security_token,
+                    client_secret=credentials.client_secret)
+        write_info(path, info)
+
+    # ----- hidden fields --------------------------------------------------------------------------
+
+    def hidden_fields(self) -> list[dict[str, str]]:
+        """The hidden fields, sorted: [{"object", "field"}]."""
+        return [{"object": obj, "field": field} for obj, field in sorted(self._hidden)]
+
+    def hide_field(self, obj: str, field: str) -> list[dict[str, str]]:
+        """Remove a non-system field from every API view (describe, SOQL, writes, Bulk); its data stays."""
+        return self._set_hidden(hidden_fields.hideable_field(self.full_catalog, obj, field), True)
+
+    def restore_field(self, obj: str, field: str) -> list[dict[str, str]]:
+        """Bring a hidden field back, with the values it had (no-op for a field that is not hidden)."""
+        return self._set_hidden(hidden_fields.hideable_field(self.full_catalog, obj, field), False)
+
+    def _set_hidden(self, name: hidden_fields.FieldName, hide: bool) -> list[dict[str, str]]:
+        with self._lock:
+            hidden = self._hidden | {name} if hide else self._hidden - {name}
+            if hidden != self._hidden:
+                catalog = hidden_fields.catalog_without(self.full_catalog, hidden)
+                with self.store.schema_change() as conn:
+                    hidden_fields.save(conn, hidden)
+                self._use_catalog(catalog)
+                self._hidden = hidden
+                log.info("hidden fields now %s", sorted(hidden))
+        return self.hidden_fields()
+
+    def _use_catalog(self, catalog: Catalog) -> None:
+        """Swap the catalog every part of the org names fields by (describe, SOQL, writes, rules).
+
+        Compiled queries are never cached (only parses, which name no catalog), so the next query
+        compiles against this one; queries already running finish on the columns they chose.
+        """
+        self.catalog = catalog
+        self.store.catalog = catalog
+        self.store.rules.catalog = catalog
 
     def is_empty(self) -> bool:
         """True when the org holds no records besides its users."""

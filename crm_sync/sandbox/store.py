@@ -224,7 +224,8 @@ class Store:
         clock: Callable[[], datetime] = timefmt.now,
     ) -> None:
         self.path = Path(path)
-        self.catalog = catalog
+        self.catalog = catalog  # what callers may name (an org may swap in one with fields hidden)
+        self.schema = catalog  # what the tables hold: every column, hidden fields' too
         self.clock = clock
         self.ids = IdFactory()
         self._id_high: dict[str, int] = {}  # the highest sequence handed out per key prefix
@@ -301,7 +302,7 @@ class Store:
     # ----- schema, users, rules ------------------------------------------------------------------
 
     def _create_schema(self, conn: sqlite3.Connection) -> None:
-        for sobject in self.catalog.objects:
+        for sobject in self.schema.objects:
             conn.execute(schema_statements(sobject)[0])
             present = {row[1] for row in conn.execute(f"PRAGMA table_info({quote(sobject.name)})")}
             wanted = [(f.name, f.sqlite_type) for f in sobject.fields] + [(c, "TEXT") for c in HIDDEN_COLUMNS]
@@ -777,8 +778,11 @@ class Store:
             return changed
 
     def bulk_insert(self, obj: str, rows: list[tuple], columns: list[str]) -> None:
-        """Insert prepared rows as they are (no validation, no defaults): the generator's fast path."""
-        sobject = self._sobject(obj)
+        """Insert prepared rows as they are (no validation, no defaults): the generator's fast path.
+
+        Columns are checked against the tables, so hidden fields' columns are filled too.
+        """
+        sobject = self.schema.get(obj) or self._sobject(obj)
         known = set(sobject.field_names) | set(HIDDEN_COLUMNS)
         for column in columns:
             if column not in known:

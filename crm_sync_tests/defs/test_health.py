@@ -2,7 +2,8 @@
 when it is not, and each failure reaches a local webhook exactly once through the `alerts` sensor.
 
 The tests of this module share one org, platform database and Dagster instance, and run in file order;
-each puts back what it broke.
+each puts back what it broke. The causes are real: the sandbox removes a mapped field, or rotates (revokes)
+its credentials while the environment keeps the old ones.
 """
 
 from __future__ import annotations
@@ -16,12 +17,12 @@ from pathlib import Path
 import dagster as dg
 import pytest
 import sqlalchemy as sa
-import yaml
 
 from crm_sync.definitions import build_definitions
 from crm_sync.defs.health import ALERTS_SENSOR, HEALTH_JOB
 from crm_sync.platform import PlatformStore
-from crm_sync.settings import default_sections_path, load_settings
+from crm_sync.sandbox.process import SandboxInfo
+from crm_sync.settings import load_settings
 from crm_sync.sync.health.alerts import WEBHOOK_ENV
 from crm_sync.sync.health.checks import CHECK_NAMES
 from crm_sync.sync.receive_run import receive_days
@@ -42,6 +43,7 @@ class Harness:
     instance: dg.DagsterInstance
     hook: Webhook
     store: PlatformStore
+    env: pytest.MonkeyPatch  # the module's environment (SALESFORCE_*, webhook); undone at the module's end
     cursor: str | None = None
 
     def run_checks(self) -> dg.ExecuteInProcessResult:
@@ -54,6 +56,13 @@ class Harness:
         result = sensor.evaluate_tick(context)
         self.cursor = result.cursor or self.cursor
         return self.hook.take()
+
+    def use_credentials(self, info: SandboxInfo) -> None:
+        """Point the environment (and the org's env) at these sandbox credentials, for the rest of the module."""
+        self.org.info = info
+        self.org.env.update(info.env())
+        for name, value in info.env().items():
+            self.env.setenv(name, value)
 
 
 def failures(result: dg.ExecuteInProcessResult) -> dict[tuple[str, str], str]:
@@ -76,13 +85,13 @@ def posted_checks(posts: list[dict]) -> list[tuple[str, str]]:
 @pytest.fixture(scope="module")
 def harness() -> Iterator[Harness]:
     with tempfile.TemporaryDirectory(prefix="crm-health-") as tmp, health_org(Path(tmp)) as org, \
-            webhook_receiver() as hook, environment({**org.env, WEBHOOK_ENV: hook.url}), \
+            webhook_receiver() as hook, environment({**org.env, WEBHOOK_ENV: hook.url}) as env, \
             dg.DagsterInstance.local_temp(tmp) as instance:
         settings = load_settings()
         defs = build_definitions(settings)
         store = org.store(settings)
         receive_everything(org, store)
-        yield Harness(org, defs, instance, hook, store)
+        yield Harness(org, defs, instance, hook, store, env)
         store.close()
 
 
@@ -167,18 +176,18 @@ def test_reconciliation_names_the_partition_of_a_row_removed_behind_the_syncs_ba
     assert harness.tick_alerts() == []
 
 
-def test_field_mappings_fails_for_a_mapped_field_missing_from_the_org(harness: Harness, tmp_path: Path) -> None:
-    document = yaml.safe_load(default_sections_path().read_text())
-    account = next(s for s in document["sections"] if s["object"] == "Account")
-    account["fields"].append({"salesforce": "Retired_Field__c", "column": "retired_field", "type": "string"})
-    sections = tmp_path / "sections.yaml"
-    sections.write_text(yaml.safe_dump(document))
-    with environment({"CRM_SYNC_SECTIONS": str(sections)}):
+def test_field_mappings_fails_for_a_mapped_field_removed_from_the_org(harness: Harness) -> None:
+    admin = harness.org.info.admin
+    assert any(f.salesforce == "Health_Score__c" for f in harness.store.settings.section("Account").fields)
+    admin.hide_field("Account", "Health_Score__c")  # an admin deletes the custom field
+    try:
         result = harness.run_checks()
+    finally:
+        admin.restore_field("Account", "Health_Score__c")
     assert failures(result) == {("Account", "field_mappings"): "ERROR"}
     evaluation = next(e for e in result.get_asset_check_evaluations()
                       if e.check_name == "field_mappings" and e.asset_key.path[-1] == "Account")
-    assert "Retired_Field__c" in evaluation.metadata["problem_list"].value
+    assert "Health_Score__c" in evaluation.metadata["problem_list"].value
     assert posted_checks(harness.tick_alerts()) == [("Account", "field_mappings")]
     assert failures(harness.run_checks()) == {}
     assert harness.tick_alerts() == []
@@ -186,12 +195,15 @@ def test_field_mappings_fails_for_a_mapped_field_missing_from_the_org(harness: H
 
 def test_revoked_credentials_fail_the_checks_and_the_failed_run_is_posted_once(harness: Harness) -> None:
     receiving = {s.object for s in harness.store.settings.enabled_sections() if s.receives}
-    with environment({"SALESFORCE_PASSWORD": "revoked-password"}):
+    rotated = harness.org.info.admin.rotate_credentials()  # the environment keeps the old secrets
+    try:
         result = harness.run_checks()
         today = datetime.now(UTC).date().isoformat()
         failed_run = harness.defs.get_job_def("full_fetch").execute_in_process(
             instance=harness.instance, partition_key=today, asset_selection=[dg.AssetKey(["salesforce", "User"])],
             raise_on_error=False)
+    finally:
+        harness.use_credentials(rotated)
     found = failures(result)
     assert {obj for obj, check in found if check == "credentials"} == receiving
     assert all(found[(obj, "credentials")] == "ERROR" for obj in receiving)

@@ -17,6 +17,12 @@
     PUT    rules                    replace all rules by a rules document
     DELETE rules[/{name}]           remove one rule, or all
     POST   expire-sessions          every current session becomes invalid -> {"expired"}
+    POST   credentials              {"rotate": true} -> the new {"username", "password", "security_token",
+                                     "client_id", "client_secret", "org_id"}: new password, security token and
+                                     client secret (saved, sandbox.json rewritten), every session revoked
+    GET    fields                   hidden fields -> {"hidden": [{"object", "field"}]}
+    DELETE fields/{obj}/{field}     hide a non-system field from describe, SOQL, writes and Bulk (data kept)
+    PUT    fields/{obj}/{field}     restore a hidden field, with its data
 """
 
 from __future__ import annotations
@@ -213,6 +219,30 @@ async def expire_sessions(org: Org, request: Request) -> dict:
     return {"expired": org.sessions.expire_all()}
 
 
+async def credentials(org: Org, request: Request) -> dict:
+    body = await _body(request)
+    if body.get("rotate") is not True:
+        raise _bad_request('credentials takes {"rotate": true}')
+    rotated = await run_in_threadpool(org.rotate_credentials)
+    user = await run_in_threadpool(org.login_user)
+    return {"username": user["Username"], "password": rotated.password, "security_token": rotated.security_token,
+            "client_id": rotated.client_id, "client_secret": rotated.client_secret, "org_id": rotated.org_id}
+
+
+async def hidden_fields(org: Org, request: Request) -> dict:
+    return {"hidden": org.hidden_fields()}
+
+
+async def hide_field(org: Org, request: Request) -> dict:
+    params = request.path_params
+    return {"hidden": await run_in_threadpool(org.hide_field, params["obj"], params["field"])}
+
+
+async def restore_field(org: Org, request: Request) -> dict:
+    params = request.path_params
+    return {"hidden": await run_in_threadpool(org.restore_field, params["obj"], params["field"])}
+
+
 def admin_routes() -> list[Route]:
     def route(path: str, handler: Callable, methods: list[str]) -> Route:
         return Route(f"/__sandbox__/{path}", _admin(handler), methods=methods)
@@ -235,4 +265,8 @@ def admin_routes() -> list[Route]:
         route("rules", delete_rules, ["DELETE"]),
         route("rules/{name}", delete_rules, ["DELETE"]),
         route("expire-sessions", expire_sessions, ["POST"]),
+        route("credentials", credentials, ["POST"]),
+        route("fields", hidden_fields, ["GET"]),
+        route("fields/{obj}/{field}", hide_field, ["DELETE"]),
+        route("fields/{obj}/{field}", restore_field, ["PUT"]),
     ]

@@ -2,7 +2,8 @@
 
 Credentials (username of the integration user, password, security token, connected-app client id and
 secret) are generated at the first start and kept in `DATA_DIR/credentials.json` (mode 0600), so a
-restart keeps them. Sessions live in memory and expire a fixed time after they were issued.
+restart keeps them; `Credentials.rotated()` makes new secrets (see Org.rotate_credentials). Sessions
+live in memory and expire a fixed time after they were issued.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import threading
 import time
 import xml.etree.ElementTree as ElementTree
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qs
@@ -65,18 +66,28 @@ class Credentials:
             org_id=org_id,
         )
 
+    def rotated(self) -> Credentials:
+        """New password, security token and client secret; the client id and org id stay."""
+        fresh = Credentials.generate()
+        return replace(self, password=fresh.password, security_token=fresh.security_token,
+                       client_secret=fresh.client_secret)
+
+    def save(self, path: Path) -> None:
+        """Write the credentials file atomically (tmp + rename), readable by its owner only."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(asdict(self), handle, indent=2)
+        os.replace(tmp, path)
+
     @classmethod
     def load_or_create(cls, path: Path) -> Credentials:
         """Read the credentials file, or generate and write one (mode 0600) when there is none."""
         if path.exists():
             return cls(**json.loads(path.read_text(encoding="utf-8")))
         credentials = cls.generate()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(asdict(credentials), handle, indent=2)
-        os.replace(tmp, path)
+        credentials.save(path)
         return credentials
 
 
@@ -123,6 +134,14 @@ class Sessions:
         with self._lock:
             count = len(self._sessions)
             self._sessions.clear()
+            return count
+
+    def revoke_all(self) -> int:
+        """Invalidate every session and every refresh token (a credentials rotation); returns how many sessions."""
+        with self._lock:
+            count = len(self._sessions)
+            self._sessions.clear()
+            self._refresh.clear()
             return count
 
     def issue_refresh_token(self, user_id: str) -> str:
