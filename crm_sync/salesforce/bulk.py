@@ -31,6 +31,10 @@ NULL_VALUE = "#N/A"  # Bulk API's way to set a field to null
 # --- polling ------------------------------------------------------------------------------------
 
 
+# A conservative rate at which a query job prepares its results (Salesforce and the sandbox are faster).
+BULK_RECORDS_PER_SECOND = 150_000
+
+
 def wait_for_job(
     transport: Transport,
     kind: str,
@@ -39,10 +43,17 @@ def wait_for_job(
     obj: str | None,
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], float] = time.monotonic,
+    first_wait: float = 0.0,
 ) -> dict:
-    """Poll `jobs/{kind}/{id}` until the job is done; the final job info, or BulkJobFailed/BulkJobTimeout."""
+    """Poll `jobs/{kind}/{id}` until the job is done; the final job info, or BulkJobFailed/BulkJobTimeout.
+
+    `first_wait` (seconds) delays the first poll when the caller knows the job needs that long: each poll
+    is an API call, so a large job is not asked about before it can be done.
+    """
     config = transport.config
     interval = config.bulk_poll_interval
+    if first_wait > 0 and job.get("state") not in DONE_STATES:
+        sleep(min(first_wait, config.bulk_poll_max_interval))
     started = clock()
     info = job
     while info.get("state") not in DONE_STATES:

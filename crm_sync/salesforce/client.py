@@ -151,13 +151,18 @@ class SalesforceClient:
             for record in body.get("records", []):
                 yield {k: v for k, v in record.items() if k != "attributes"}
 
-    def bulk_query(self, query: str, *, include_deleted: bool = False, max_records: int = 50_000
-                   ) -> Iterator[pa.Table]:
-        """A Bulk API 2.0 query job; each results page as a table with the same schema as query_pages."""
+    def bulk_query(self, query: str, *, include_deleted: bool = False, max_records: int = 50_000,
+                   expected_records: int = 0) -> Iterator[pa.Table]:
+        """A Bulk API 2.0 query job; each results page as a table with the same schema as query_pages.
+
+        `expected_records` (e.g. from a COUNT()) spaces the status polls: the first waits about as long as
+        the job needs at BULK_RECORDS_PER_SECOND, so a large job costs few poll calls.
+        """
         obj, _ = soql.parse_select(query)
         schema = self.schema_for(query)
         job = bulk.create_query_job(self.transport, query, include_deleted=include_deleted, obj=obj)
-        bulk.wait_for_job(self.transport, "query", job, obj=obj, sleep=self._sleep)
+        bulk.wait_for_job(self.transport, "query", job, obj=obj, sleep=self._sleep,
+                          first_wait=expected_records / bulk.BULK_RECORDS_PER_SECOND)
         for data in bulk.iter_result_pages(self.transport, job["id"], max_records=max_records, obj=obj):
             yield bulk.csv_to_table(data, schema)
 

@@ -150,7 +150,7 @@ class Receiver:
                 result.counts += self.store.apply_page(section, [], modstamp_field=modstamp_field, cursor=cursor)
             return
         result.api = "bulk" if expected > self.defaults.bulk_threshold else "rest"
-        for page_no, page, is_last in _with_last(self._fetch(section, where, result.api)):
+        for page_no, page, is_last in _with_last(self._fetch(section, where, result.api, expected)):
             result.pages += 1
             result.fetched += page.num_rows
             landed = self.store.land_page(section, land_day, page, page_no=page_no, run_id=run_id,
@@ -160,10 +160,11 @@ class Receiver:
                 section, to_platform_page(section, page), modstamp_field=modstamp_field,
                 cursor=cursor if is_last else None, landed_path=landed)
 
-    def _fetch(self, section: Section, where: str, api: Api) -> Iterator[pa.Table]:
+    def _fetch(self, section: Section, where: str, api: Api, expected: int) -> Iterator[pa.Table]:
         query = soql.select(section.object, receive_fields(section), where)
         if api == "bulk":
-            return self.client.bulk_query(query, include_deleted=True, max_records=self.defaults.bulk_page_records)
+            return self.client.bulk_query(query, include_deleted=True, max_records=self.defaults.bulk_page_records,
+                                          expected_records=expected)
         return self.client.query_pages(query, include_deleted=True, batch_size=self.defaults.query_page_size)
 
     def replay_landed(self, section: Section, *, day: date | None = None) -> ApplyCounts:
