@@ -29,6 +29,7 @@ from crm_sync.salesforce.client import SalesforceClient
 from crm_sync.salesforce.composite import COMPOSITE_MAX_SUBREQUESTS
 from crm_sync.salesforce.errors import SalesforceApiError
 from crm_sync.settings import Section
+from crm_sync.sync.windows import partition_start
 
 DAY = timedelta(days=1)
 SPLIT = COMPOSITE_MAX_SUBREQUESTS  # parts a differing range is split into
@@ -38,15 +39,19 @@ MODSTAMP_COLUMNS = {"LastModifiedDate": "sf_last_modified", "SystemModstamp": "s
 
 @dataclass(frozen=True)
 class DayRange:
-    """Partition days first..last (inclusive); their records lie in [start, end)."""
+    """Partition days first..last (inclusive); their records lie in [start, end).
+
+    The first partition of all (`first_partition`) also holds every older record, as the receive side has it.
+    """
 
     first: date
     last: date
     end: datetime
+    first_partition: date | None = None
 
     @property
     def start(self) -> datetime:
-        return datetime.combine(self.first, time.min, tzinfo=UTC)
+        return partition_start(self.first, self.first_partition)
 
     @property
     def days(self) -> int:
@@ -65,7 +70,7 @@ class DayRange:
         while first <= self.last:
             last = min(first + timedelta(days=size - 1), self.last)
             end = min(datetime.combine(last + DAY, time.min, tzinfo=UTC), self.end)
-            pieces.append(DayRange(first, last, end))
+            pieces.append(DayRange(first, last, end, self.first_partition))
             first = last + DAY
         return pieces
 
@@ -122,8 +127,13 @@ def platform_day_counts(store: PlatformStore, section: Section, modstamp_field: 
              .where(table.c.salesforce_id.is_not(None), table.c.deleted.is_(sa.false()),
                     column.is_not(None), column < until)
              .group_by(day))
+    counts: dict[date, int] = {}
+    first_partition = store.settings.defaults.partition_start_date
     with store.engine.connect() as conn:
-        return {date.fromisoformat(str(row.day)): int(row.rows) for row in conn.execute(query)}
+        for row in conn.execute(query):
+            day_of_row = max(date.fromisoformat(str(row.day)), first_partition)  # the first partition holds older
+            counts[day_of_row] = counts.get(day_of_row, 0) + int(row.rows)
+    return counts
 
 
 def _count_query(section: Section, condition: str) -> str:
@@ -189,7 +199,7 @@ def reconcile(client: SalesforceClient, store: PlatformStore, sections: Sequence
         if until <= datetime.combine(first_day, time.min, tzinfo=UTC):
             continue
         platform_days[section.object] = platform_day_counts(store, section, modstamp_field, until)
-        whole = DayRange(first_day, (until - timedelta(microseconds=1)).date(), until)
+        whole = DayRange(first_day, (until - timedelta(microseconds=1)).date(), until, first_day)
         result.platform_total = sum(platform_days[section.object].values())
         pending_ranges.append((section, whole))
         first_queries.append(_count_query(section, f"{soql.path(modstamp_field)} >= {soql.datetime_literal(until)}"))
