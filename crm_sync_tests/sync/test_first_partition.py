@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+import sqlalchemy as sa
 
 from crm_sync.platform import PlatformStore
 from crm_sync.sync.health.reconcile import reconcile
@@ -34,3 +35,12 @@ def test_history_older_than_the_start_date_lands_in_the_first_partition(sandbox,
         receiver.receive_window(section, rest, modstamp_field="LastModifiedDate")
         [outcome] = reconcile(client, store, [section], modstamp_field="LastModifiedDate")
         assert outcome.differences == [], outcome
+
+        table = store.table(section)  # a row older than the start date vanishes behind the sync's back
+        with store.engine.begin() as conn:
+            old = conn.execute(sa.select(table.c.id).where(
+                table.c.sf_last_modified < datetime.combine(start, datetime.min.time(), tzinfo=UTC)).limit(1)).scalar()
+            conn.execute(table.delete().where(table.c.id == old))
+        [outcome] = reconcile(client, store, [section], modstamp_field="LastModifiedDate")
+        assert outcome.partition_keys == [start.isoformat()]
+        assert outcome.missing_on_platform == 1
