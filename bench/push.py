@@ -121,13 +121,11 @@ def _edit_and_wait(client: SalesforceClient, store: PlatformStore, edits: int, i
     return samples
 
 
-DAEMON_CODE = """import dagster as dg
+DAEMON_CODE = """
 from crm_sync.definitions import build_definitions
-from crm_sync.defs.send import build_send_definitions
 from crm_sync.settings import load_settings
 
-settings = load_settings()
-defs = dg.Definitions.merge(build_definitions(settings), build_send_definitions(settings))
+defs = build_definitions(load_settings())
 """
 
 

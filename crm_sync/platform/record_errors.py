@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -26,13 +27,18 @@ def check_status(status: str) -> str:
 
 
 def set_sync_status(conn: Connection, schema: PlatformSchema, model: str, record_id: int, status: str,
-                    error: dict[str, Any] | None = None, *, salesforce_id: str | None = None) -> None:
-    """Record the send outcome of one row (and, after a create, its new Salesforce Id)."""
+                    error: dict[str, Any] | None = None, *, salesforce_id: str | None = None,
+                    sent_modstamp: datetime | None = None) -> None:
+    """Record the send outcome of one row (and, after a write, its Salesforce Id and our write's modstamp)."""
     table = schema.model(model)
     values: dict[str, Any] = {"sync_status": check_status(status),
                               "sync_error": None if error is None else json.dumps(error, sort_keys=True)}
     if salesforce_id is not None:
         values["salesforce_id"] = salesforce_id
+    if sent_modstamp is not None:
+        stored = table.c.sf_sent_modstamp
+        new = sa.literal(sent_modstamp, type_=stored.type)
+        values["sf_sent_modstamp"] = sa.case((stored.is_(None) | (stored < new), new), else_=stored)
     result = conn.execute(table.update().where(table.c.id == record_id).values(**values))
     if result.rowcount == 0:
         raise KeyError(f"model {model} has no record with id {record_id}")

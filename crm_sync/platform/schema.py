@@ -141,6 +141,9 @@ def model_table(metadata: sa.MetaData, section: Section, dialect_name: str) -> s
         *(sa.Column(f.column, sql_type(f.type), nullable=True) for f in section.fields),
         sa.Column("sf_last_modified", UTCDateTime()),
         sa.Column("sf_system_modstamp", UTCDateTime()),
+        # LastModifiedDate of our own last write, read back with it: when the platform's change landed.
+        # Kept apart from sf_last_modified, which only the receive side moves.
+        sa.Column("sf_sent_modstamp", UTCDateTime()),
         sa.Column("origin", sa.Text, nullable=False, server_default="user"),
         sa.Column("updated_at", UTCDateTime(), nullable=False, server_default=now),
         sa.Column("deleted", sa.Boolean, nullable=False, server_default=sa.false()),

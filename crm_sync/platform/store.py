@@ -185,11 +185,13 @@ class PlatformStore:
                                max_backoff_seconds=defaults.retry_backoff_max_seconds, now=now)
 
     def set_sync_status(self, model: Section | str, record_id: int, status: str,
-                        error: dict[str, Any] | None = None, *, salesforce_id: str | None = None) -> None:
-        """Record a record's send outcome (ok | pending | error | skipped:<reason>)."""
+                        error: dict[str, Any] | None = None, *, salesforce_id: str | None = None,
+                        sent_modstamp: datetime | None = None) -> None:
+        """Record a record's send outcome (ok | pending | error | skipped:<reason>), and after a write its
+        Salesforce Id and the LastModifiedDate of that write (`sf_sent_modstamp`, never moves backwards)."""
         with write_transaction(self.engine) as conn:
             record_errors.set_sync_status(conn, self.schema, self.section(model).model, record_id, status, error,
-                                          salesforce_id=salesforce_id)
+                                          salesforce_id=salesforce_id, sent_modstamp=sent_modstamp)
 
     def records_with_status(self, model: Section | str, status: str) -> list[dict[str, Any]]:
         with self.engine.connect() as conn:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 from html import escape
+from typing import NamedTuple
 from urllib.parse import urlparse
 from xml.parsers.expat import ExpatError
 
@@ -41,8 +42,16 @@ class LoginUnavailable(SalesforceError):
         self.status = status
 
 
-def login(config: SalesforceConfig, session: requests.Session) -> tuple[str, str]:
-    """Log in with the flow `config` allows; returns (access token, instance base URL https://host[:port])."""
+class LoginResult(NamedTuple):
+    """What a login gives: the session (access token), where the org lives, and who we are there."""
+
+    token: str
+    instance: str
+    user_id: str | None
+
+
+def login(config: SalesforceConfig, session: requests.Session) -> LoginResult:
+    """Log in with the flow `config` allows; the token, instance base URL https://host[:port] and user Id."""
     flow = config.auth_flow
     if flow == "soap":
         return _soap_login(config, session)
@@ -58,7 +67,7 @@ def _password_with_token(config: SalesforceConfig) -> str:
     return (config.plain_secret("password") or "") + (config.plain_secret("security_token") or "")
 
 
-def _oauth_login(config: SalesforceConfig, session: requests.Session, flow: str) -> tuple[str, str]:
+def _oauth_login(config: SalesforceConfig, session: requests.Session, flow: str) -> LoginResult:
     url = f"{config.login_url}/services/oauth2/token"
     client_id = config.plain_secret("client_id") or ""
     client_secret = config.plain_secret("client_secret") or ""
@@ -86,10 +95,11 @@ def _oauth_login(config: SalesforceConfig, session: requests.Session, flow: str)
             error_code=code, host=config.host,
         )
     instance = body.get("instance_url") or config.instance_url_checked
-    return body["access_token"], _base(instance)
+    identity = str(body.get("id") or "")  # https://login.salesforce.com/id/<org id>/<user id>
+    return LoginResult(body["access_token"], _base(instance), identity.rstrip("/").rsplit("/", 1)[-1] or None)
 
 
-def _soap_login(config: SalesforceConfig, session: requests.Session) -> tuple[str, str]:
+def _soap_login(config: SalesforceConfig, session: requests.Session) -> LoginResult:
     url = f"{config.login_url}/services/Soap/u/{config.api_version}"
     body = _SOAP_BODY.format(username=escape(config.username or ""),
                              password=escape(_password_with_token(config)))
@@ -101,12 +111,13 @@ def _soap_login(config: SalesforceConfig, session: requests.Session) -> tuple[st
     try:
         session_id = getUniqueElementValueFromXmlString(response.content, "sessionId")
         server_url = getUniqueElementValueFromXmlString(response.content, "serverUrl")
+        user_id = getUniqueElementValueFromXmlString(response.content, "userId")
         code = (getUniqueElementValueFromXmlString(response.content, "sf:exceptionCode")
                 or getUniqueElementValueFromXmlString(response.content, "faultcode"))
         message = (getUniqueElementValueFromXmlString(response.content, "sf:exceptionMessage")
                    or getUniqueElementValueFromXmlString(response.content, "faultstring"))
     except ExpatError:
-        session_id = server_url = None
+        session_id = server_url = user_id = None
         code, message = f"HTTP_{response.status_code}", "the answer was not XML"
     if response.status_code != 200 or not session_id or not server_url:
         code = code or f"HTTP_{response.status_code}"
@@ -114,7 +125,7 @@ def _soap_login(config: SalesforceConfig, session: requests.Session) -> tuple[st
             f"Salesforce login (soap) at {config.host} was refused: {code}: {message or 'no message'}",
             error_code=code, host=config.host,
         )
-    return session_id, _base(server_url)
+    return LoginResult(session_id, _base(server_url), user_id or None)
 
 
 def _base(url: str) -> str:

@@ -6,6 +6,7 @@ through its `Transport` (counting, retries, re-login, limit stop); `client.api_c
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
@@ -210,12 +211,18 @@ class SalesforceClient:
         records: Sequence[dict] | Sequence[str],
         *,
         external_id_field: str | None = None,
+        read_back: Sequence[str] = (),
     ) -> list[RecordResult]:
         """Write records with sObject Collections, 200 a call, allOrNone=false; results in input order.
 
         Records that fail only with UNABLE_TO_LOCK_ROW are sent again (bounded, with backoff).
         For delete, `records` may be Ids or dicts with an Id.
+        With `read_back` fields (update and upsert only), each chunk goes as ONE `/composite` call holding
+        the write and a query of those fields for the chunk's records (by Id, or by external Id for upsert);
+        each successful result then carries them in `read_back`.
         """
+        if read_back and operation in ("update", "upsert"):
+            return self._write_and_read_back(operation, obj, records, external_id_field, list(read_back))
         results: list[RecordResult] = []
         policy = self.transport.policy
         for chunk in composite.chunks(records):
@@ -241,6 +248,66 @@ class SalesforceClient:
                 pending = retry
             results.extend(r for r in chunk_results if r is not None)
         return results
+
+    def _write_and_read_back(self, operation: WriteOperation, obj: str, records: Sequence[dict],
+                             external_id_field: str | None, fields: list[str]) -> list[RecordResult]:
+        key = "Id" if operation == "update" else external_id_field
+        if not key:
+            raise ValueError("an upsert needs external_id_field")
+        results: list[RecordResult] = []
+        policy = self.transport.policy
+        for chunk in composite.chunks(records):
+            chunk_results: list[RecordResult | None] = [None] * len(chunk)
+            pending = list(range(len(chunk)))
+            attempt = 0
+            while pending:
+                attempt += 1
+                batch = [chunk[i] for i in pending]
+                method, path, params, body = composite.collection_request(operation, obj, batch, external_id_field)
+                keys = [str(r[key]) for r in batch if r.get(key)]
+                query = soql.select(obj, list(dict.fromkeys(["Id", key, *fields])),
+                                    f"{soql.path(key)} IN ({','.join(soql.quote(k) for k in keys)})")
+                write_url = f"{self.transport.data_path}/{path}"
+                if params:
+                    write_url += "?" + "&".join(f"{k}={url_quote(str(v), safe='')}" for k, v in params.items())
+                subrequests = [
+                    composite.subrequest(method, write_url, "write", body),
+                    composite.subrequest("GET", f"{self.transport.data_path}/query?q={url_quote(query, safe='')}",
+                                         "read_back"),
+                ]
+                answers = self.transport.request("POST", "composite", json={"allOrNone": False,
+                                                                            "compositeRequest": subrequests},
+                                                 purpose=f"collections_{operation}", obj=obj).json()["compositeResponse"]
+                written = answers[0]
+                if int(written.get("httpStatusCode", 0)) >= 400:
+                    error = (written.get("body") or [{}])[0]
+                    raise SalesforceApiError(int(written["httpStatusCode"]), error.get("errorCode", "UNKNOWN"),
+                                             error.get("message", ""), error.get("fields", ()),
+                                             purpose=f"collections_{operation}")
+                read = answers[1].get("body") if int(answers[1].get("httpStatusCode", 0)) < 400 else None
+                by_key = {str(r.get(key)).lower() if key != "Id" else r.get("Id"): r
+                          for r in (read or {}).get("records", [])}
+                retry = []
+                for index, result in zip(pending, composite.parse_collection_results(operation, written["body"], batch),
+                                         strict=True):
+                    record_key = str(chunk[index].get(key) or "")
+                    found = by_key.get(record_key.lower() if key != "Id" else record_key)
+                    if result.success and found is not None:
+                        result = dataclasses.replace(result, read_back={f: found.get(f) for f in fields})
+                    chunk_results[index] = result
+                    locked = result.error_codes and set(result.error_codes) == {"UNABLE_TO_LOCK_ROW"}
+                    if locked and policy.can_retry(attempt):
+                        retry.append(index)
+                if retry:
+                    self._sleep(policy.delay(attempt))
+                pending = retry
+            results.extend(r for r in chunk_results if r is not None)
+        return results
+
+    @property
+    def user_id(self) -> str | None:
+        """The Id of the user this client is logged in as (after the first call)."""
+        return self.transport.user_id
 
     def bulk_ingest(
         self,

@@ -19,6 +19,7 @@ class RecordResult:
     created: bool = False
     errors: list[dict] = field(default_factory=list)
     input: dict | None = None
+    read_back: dict | None = None  # fields read back right after the write (see collections_write)
 
     @property
     def error_codes(self) -> list[str]:

@@ -96,6 +96,7 @@ class Transport:
         self._sf: Salesforce | None = None
         self._login_lock = threading.Lock()
         self.last_usage: ApiUsage | None = None
+        self.user_id: str | None = None  # the logged-in user's Id, known after the first login
 
     # --- session -------------------------------------------------------------------------------
 
@@ -115,7 +116,7 @@ class Transport:
                 attempt += 1
                 self.counter.record_login()
                 try:
-                    token, instance = auth.login(self.config, self.session)
+                    token, instance, self.user_id = auth.login(self.config, self.session)
                     break
                 except requests.exceptions.SSLError as exc:
                     raise self._tls_error(exc) from None

@@ -19,7 +19,7 @@ from crm_sync.settings.soql_check import condition_problem
 
 # Columns every model table has; a mapping may not use them.
 RESERVED_COLUMNS = frozenset({
-    "id", "salesforce_id", "sf_last_modified", "sf_system_modstamp", "origin", "updated_at",
+    "id", "salesforce_id", "sf_last_modified", "sf_system_modstamp", "sf_sent_modstamp", "origin", "updated_at",
     "deleted", "deleted_at", "sync_status", "sync_error",
 })
 # Tables the platform store keeps for itself; a model may not be named like them.

@@ -41,10 +41,12 @@ from crm_sync.settings import Section
 from crm_sync.sync.send import conflicts, rules
 from crm_sync.sync.send.matching import match_by_email
 from crm_sync.sync.send.outbox_batches import Batch, PendingChange, chunked, claim_batch, group_by_model
-from crm_sync.sync.send.values import payload
+from crm_sync.sync.send.values import parse_datetime, payload
 
 log = logging.getLogger(__name__)
 
+# Read back in the same composite call as a collections write: our write's modstamp, and who made it.
+READ_BACK = ("LastModifiedDate", "LastModifiedById")
 CONFLICT_EVENT = "field_overwritten"  # the sync log event of a value overwritten by a conflict rule
 KEY_NAMESPACE_ENV = "CRM_SYNC_KEY_NAMESPACE"
 ROWS_PER_SELECT = 500
@@ -62,6 +64,7 @@ class PushItem:
     target_id: str | None = None  # the Salesforce Id written to (the row's, or a matched record's)
     key: str | None = None  # the external Id value of an upsert
     body: dict[str, Any] = field(default_factory=dict)
+    last_modified: datetime | None = None  # Salesforce's LastModifiedDate of our write, when read back
 
     @property
     def record_id(self) -> int:
@@ -204,7 +207,11 @@ class Pusher:
                       result: PushResult) -> None:
         if not items:
             return
-        describe = self.client.describe(section.object)
+        try:
+            describe = self.client.describe(section.object)
+        except SalesforceError as exc:  # a whole-request failure is every record's, never the run's
+            self._fail_all(section, items, exc, ack, result)
+            return
         required = rules.required_on_create(describe)
         duplicates = rules.duplicate_emails(self.store, section, [i.row for i in items])
         ready: list[PushItem] = []
@@ -219,7 +226,7 @@ class Pusher:
                 item.target_id = item.row.get("salesforce_id")
                 ready.append(item)
         ready = self._match(section, ready, ack, result)
-        ready = self._resolve_conflicts(section, ready, result)
+        ready = self._resolve_conflicts(section, ready, ack, result)
         nothing_to_send = [i for i in ready if i.target_id and not i.columns]
         if nothing_to_send:
             self._succeeded(section, nothing_to_send, ack, result, unchanged=True)
@@ -241,7 +248,12 @@ class Pusher:
         new = [i for i in items if not i.target_id and i.row.get(rules.EMAIL_COLUMN)]
         if not new:
             return items
-        matches = match_by_email(self.client, [i.row[rules.EMAIL_COLUMN] for i in new])
+        try:
+            matches = match_by_email(self.client, [i.row[rules.EMAIL_COLUMN] for i in new])
+        except SalesforceError as exc:
+            self._fail_all(section, new, exc, ack, result)
+            failed = {i.record_id for i in new}
+            return [i for i in items if i.record_id not in failed]
         kept = []
         for item in items:
             match = None if item.target_id else matches.get((item.row.get(rules.EMAIL_COLUMN) or "").strip().lower())
@@ -258,13 +270,19 @@ class Pusher:
                     ack, result)
         return kept
 
-    def _resolve_conflicts(self, section: Section, items: list[PushItem], result: PushResult) -> list[PushItem]:
+    def _resolve_conflicts(self, section: Section, items: list[PushItem], ack: _OutboxAck | _RecordsAck,
+                           result: PushResult) -> list[PushItem]:
         """Read Salesforce's values of records it may have changed since the platform last saw them."""
         to_check = [i for i in items if i.row.get("salesforce_id") and i.row.get("sf_last_modified") and i.columns]
         if not to_check:
             return items
         fields = sorted({section.field_for_column(c).salesforce for i in to_check for c in i.columns})
-        current = conflicts.read_current(self.client, section.object, [i.target_id for i in to_check], fields)
+        try:
+            current = conflicts.read_current(self.client, section.object, [i.target_id for i in to_check], fields)
+        except SalesforceError as exc:
+            self._fail_all(section, to_check, exc, ack, result)
+            failed = {i.record_id for i in to_check}
+            return [i for i in items if i.record_id not in failed]
         for item in to_check:
             decision = conflicts.decide(section, item.row, item.columns, current.get(item.target_id),
                                         item.changed_at)
@@ -314,7 +332,7 @@ class Pusher:
         for chunk in chunked(items, self.defaults.push_chunk_size):
             try:
                 results = self.client.collections_write(operation, section.object, [i.body for i in chunk],
-                                                        external_id_field=ext)
+                                                        external_id_field=ext, read_back=READ_BACK)
             except SalesforceError as exc:
                 results = [_request_failure(exc)] * len(chunk)
             outcomes += list(zip(chunk, results, strict=True))
@@ -347,6 +365,7 @@ class Pusher:
         for item, record_result in outcomes:
             if record_result.success:
                 item.target_id = record_result.id or item.target_id
+                item.last_modified = self._own_modstamp(record_result)
                 if record_result.created:
                     result.created += 1
                 else:
@@ -366,13 +385,31 @@ class Pusher:
                                  details={"record_id": item.record_id, **error})
         self._succeeded(section, succeeded, ack, result)
 
+    def _fail_all(self, section: Section, items: list[PushItem], exc: SalesforceError,
+                  ack: _OutboxAck | _RecordsAck, result: PushResult) -> None:
+        """Every record of `items` fails this attempt with the request's error (retried with backoff)."""
+        self._acknowledge(section, [(item, _request_failure(exc)) for item in items], ack, result)
+
+    def _own_modstamp(self, record_result: RecordResult) -> datetime | None:
+        """LastModifiedDate read back with the write, kept only when the last change is still our own.
+
+        It goes to `sf_sent_modstamp`, never to the receive side's `sf_last_modified`: the echo of our write
+        must still count as newer, or Salesforce-computed fields (Name, formulas) of that version would
+        never arrive. A version modified by anyone else in between is not ours to record.
+        """
+        values = record_result.read_back or {}
+        if not values.get("LastModifiedDate") or values.get("LastModifiedById") != self.client.user_id:
+            return None
+        return parse_datetime(values["LastModifiedDate"])
+
     def _succeeded(self, section: Section, items: list[PushItem], ack: _OutboxAck | _RecordsAck,
                    result: PushResult, *, unchanged: bool = False) -> None:
         if not items:
             return
         for item in items:
             try:
-                self.store.set_sync_status(section, item.record_id, "ok", None, salesforce_id=item.target_id)
+                self.store.set_sync_status(section, item.record_id, "ok", None, salesforce_id=item.target_id,
+                                           sent_modstamp=item.last_modified)
             except sa.exc.IntegrityError:  # another platform row already holds this Salesforce Id
                 self.store.set_sync_status(section, item.record_id, "error", {
                     "statusCode": "DUPLICATE_PLATFORM_RECORD",

@@ -46,7 +46,7 @@ def _assert_exactly_once(client: SalesforceClient, store: PlatformStore, marker:
 def test_faults_the_client_rides_out(kind: str, count: int, client: SalesforceClient, store: PlatformStore,
                                      admin: SandboxAdmin, marker: str) -> None:
     ids, new = _changes(client, store, marker)
-    admin.add_fault("composite/sobjects", kind, count=count)
+    admin.add_fault("/composite", kind, count=count)  # collections writes ride in /composite calls
     result = push_changes(client, store)
     assert result.failed == 0
     _assert_exactly_once(client, store, marker, ids, new)
@@ -55,7 +55,7 @@ def test_faults_the_client_rides_out(kind: str, count: int, client: SalesforceCl
 def test_a_fault_outlasting_the_retries_fails_the_chunk_and_the_next_run_completes_it(
         client: SalesforceClient, store: PlatformStore, admin: SandboxAdmin, marker: str) -> None:
     ids, new = _changes(client, store, marker)
-    admin.add_fault("composite/sobjects", "503", count=50)
+    admin.add_fault("/composite", "503", count=50)
     first = push_changes(client, store)
     assert first.sent == 0 and first.failed == 5
     assert {e.last_error["statusCode"] for e in store.outbox_entries()} == {"SERVER_UNAVAILABLE"}

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from crm_sync.platform import PlatformStore
-from crm_sync.salesforce import SalesforceClient
+from crm_sync.salesforce import RecordResult, SalesforceClient
 from crm_sync.sync.send import edit_record, push_changes
 from crm_sync.sync.send.outbox_batches import claim_batch
+from crm_sync.sync.send.push import Pusher
+from crm_sync.sync.send.values import parse_datetime
 from crm_sync_tests.sync.send.conftest import receive_ids, receive_recent, sf_records, some_ids
 
 
@@ -19,10 +21,18 @@ def test_user_edit_reaches_salesforce_and_the_echo_writes_no_outbox_row(client: 
                                              "title": "Buyer"}, actor="user:ana@example.com")
     assert [sorted(e.changed_columns) for e in store.outbox_entries()] == [["title"], ["email", "last_name", "title"]]
 
+    before = client.api_calls.snapshot()
     result = push_changes(client, store)
 
     assert (result.sent, result.created, result.updated, result.failed) == (2, 1, 1, 0)
     assert store.outbox_entries() == []
+    # one /composite call per chunk (here: the upsert and the update) holds the write and the read-back
+    spent = (client.api_calls.snapshot() - before).by_purpose
+    assert (spent.get("collections_upsert"), spent.get("collections_update")) == (1, 1)
+    for record_id, sf_id in ((row["id"], contact_id), (new_id, None)):
+        stored = store.get_record("end_user", record_id=record_id)
+        [sf_row] = sf_records(client, "Contact", f"Id = '{sf_id or stored['salesforce_id']}'", "LastModifiedDate")
+        assert stored["sf_sent_modstamp"] == parse_datetime(sf_row["LastModifiedDate"])
     assert sf_records(client, "Contact", f"Id = '{contact_id}'", "Title")[0]["Title"] == f"CTO {marker}"
     created = store.get_record("end_user", record_id=new_id)
     assert created["sync_status"] == "ok" and created["salesforce_id"]
@@ -59,3 +69,18 @@ def test_a_change_of_a_receive_only_column_is_not_captured(store: PlatformStore)
     record_id = store.write_record("end_user", {"last_name": "Quiet", "email": "q@example.com"}, origin="salesforce")
     edit_record(store, "end_user", {"name": "Display name"}, actor="user", record_id=record_id)
     assert store.outbox_entries() == []
+
+
+def test_a_modstamp_read_back_is_kept_only_when_the_last_change_is_our_own(client: SalesforceClient,
+                                                                          store: PlatformStore) -> None:
+    client.login()
+    pusher = Pusher(client, store)
+    ours = RecordResult(id="0038a0000000001AAA", success=True,
+                        read_back={"LastModifiedDate": "2026-01-02T03:04:05.000+0000",
+                                   "LastModifiedById": client.user_id})
+    theirs = RecordResult(id="0038a0000000001AAA", success=True,
+                          read_back={"LastModifiedDate": "2026-01-02T03:04:06.000+0000",
+                                     "LastModifiedById": "0058a0000000999AAA"})
+    assert client.user_id and client.user_id.startswith("005")
+    assert pusher._own_modstamp(ours) == parse_datetime("2026-01-02T03:04:05.000+0000")
+    assert pusher._own_modstamp(theirs) is None  # someone else's newer version: the echo must bring it
