@@ -222,7 +222,13 @@ class SalesforceClient:
         each successful result then carries them in `read_back`.
         """
         if read_back and operation in ("update", "upsert"):
-            return self._write_and_read_back(operation, obj, records, external_id_field, list(read_back))
+            fields = list(read_back)
+
+            def send(batch: list) -> list[RecordResult]:
+                return self._send_collection_and_read_back(operation, obj, batch, external_id_field, fields)
+        else:
+            def send(batch: list) -> list[RecordResult]:
+                return self._send_collection(operation, obj, batch, external_id_field)
         results: list[RecordResult] = []
         policy = self.transport.policy
         for chunk in composite.chunks(records):
@@ -231,14 +237,8 @@ class SalesforceClient:
             attempt = 0
             while pending:
                 attempt += 1
-                batch = [chunk[i] for i in pending]
-                method, path, params, body = composite.collection_request(operation, obj, batch,
-                                                                          external_id_field)
-                answer = self.transport.request(method, path, params=params, json=body,
-                                                purpose=f"collections_{operation}", obj=obj).json()
                 retry = []
-                for index, result in zip(pending, composite.parse_collection_results(operation, answer, batch),
-                                         strict=True):
+                for index, result in zip(pending, send([chunk[i] for i in pending]), strict=True):
                     chunk_results[index] = result
                     locked = result.error_codes and set(result.error_codes) == {"UNABLE_TO_LOCK_ROW"}
                     if locked and policy.can_retry(attempt):
@@ -249,59 +249,54 @@ class SalesforceClient:
             results.extend(r for r in chunk_results if r is not None)
         return results
 
-    def _write_and_read_back(self, operation: WriteOperation, obj: str, records: Sequence[dict],
-                             external_id_field: str | None, fields: list[str]) -> list[RecordResult]:
+    def _send_collection(self, operation: WriteOperation, obj: str, batch: list,
+                         external_id_field: str | None) -> list[RecordResult]:
+        """One sObject Collections call."""
+        method, path, params, body = composite.collection_request(operation, obj, batch, external_id_field)
+        answer = self.transport.request(method, path, params=params, json=body,
+                                        purpose=f"collections_{operation}", obj=obj).json()
+        return composite.parse_collection_results(operation, answer, batch)
+
+    def _send_collection_and_read_back(self, operation: WriteOperation, obj: str, batch: list[dict],
+                                       external_id_field: str | None, fields: list[str]) -> list[RecordResult]:
+        """One `/composite` call: the collections write, then a query of `fields` for the batch's records."""
         key = "Id" if operation == "update" else external_id_field
         if not key:
             raise ValueError("an upsert needs external_id_field")
-        results: list[RecordResult] = []
-        policy = self.transport.policy
-        for chunk in composite.chunks(records):
-            chunk_results: list[RecordResult | None] = [None] * len(chunk)
-            pending = list(range(len(chunk)))
-            attempt = 0
-            while pending:
-                attempt += 1
-                batch = [chunk[i] for i in pending]
-                method, path, params, body = composite.collection_request(operation, obj, batch, external_id_field)
-                keys = [str(r[key]) for r in batch if r.get(key)]
-                query = soql.select(obj, list(dict.fromkeys(["Id", key, *fields])),
-                                    f"{soql.path(key)} IN ({','.join(soql.quote(k) for k in keys)})")
-                write_url = f"{self.transport.data_path}/{path}"
-                if params:
-                    write_url += "?" + "&".join(f"{k}={url_quote(str(v), safe='')}" for k, v in params.items())
-                subrequests = [
-                    composite.subrequest(method, write_url, "write", body),
-                    composite.subrequest("GET", f"{self.transport.data_path}/query?q={url_quote(query, safe='')}",
-                                         "read_back"),
-                ]
-                answers = self.transport.request("POST", "composite", json={"allOrNone": False,
-                                                                            "compositeRequest": subrequests},
-                                                 purpose=f"collections_{operation}", obj=obj).json()["compositeResponse"]
-                written = answers[0]
-                if int(written.get("httpStatusCode", 0)) >= 400:
-                    error = (written.get("body") or [{}])[0]
-                    raise SalesforceApiError(int(written["httpStatusCode"]), error.get("errorCode", "UNKNOWN"),
-                                             error.get("message", ""), error.get("fields", ()),
-                                             purpose=f"collections_{operation}")
-                read = answers[1].get("body") if int(answers[1].get("httpStatusCode", 0)) < 400 else None
-                by_key = {str(r.get(key)).lower() if key != "Id" else r.get("Id"): r
-                          for r in (read or {}).get("records", [])}
-                retry = []
-                for index, result in zip(pending, composite.parse_collection_results(operation, written["body"], batch),
-                                         strict=True):
-                    record_key = str(chunk[index].get(key) or "")
-                    found = by_key.get(record_key.lower() if key != "Id" else record_key)
-                    if result.success and found is not None:
-                        result = dataclasses.replace(result, read_back={f: found.get(f) for f in fields})
-                    chunk_results[index] = result
-                    locked = result.error_codes and set(result.error_codes) == {"UNABLE_TO_LOCK_ROW"}
-                    if locked and policy.can_retry(attempt):
-                        retry.append(index)
-                if retry:
-                    self._sleep(policy.delay(attempt))
-                pending = retry
-            results.extend(r for r in chunk_results if r is not None)
+        method, path, params, body = composite.collection_request(operation, obj, batch, external_id_field)
+        keys = [str(r[key]) for r in batch if r.get(key)]
+        query = soql.select(obj, list(dict.fromkeys(["Id", key, *fields])),
+                            f"{soql.path(key)} IN ({','.join(soql.quote(k) for k in keys)})")
+        write_url = f"{self.transport.data_path}/{path}"
+        if params:
+            write_url += "?" + "&".join(f"{k}={url_quote(str(v), safe='')}" for k, v in params.items())
+        subrequests = [
+            composite.subrequest(method, write_url, "write", body),
+            composite.subrequest("GET", f"{self.transport.data_path}/query?q={url_quote(query, safe='')}",
+                                 "read_back"),
+        ]
+        answers = self.transport.request("POST", "composite", json={"allOrNone": False,
+                                                                    "compositeRequest": subrequests},
+                                         purpose=f"collections_{operation}", obj=obj).json()["compositeResponse"]
+        written, read = answers[0], answers[1]
+        if int(written.get("httpStatusCode", 0)) >= 400:
+            error = (written.get("body") or [{}])[0]
+            raise SalesforceApiError(int(written["httpStatusCode"]), error.get("errorCode", "UNKNOWN"),
+                                     error.get("message", ""), error.get("fields", ()),
+                                     purpose=f"collections_{operation}")
+        rows = read["body"].get("records", []) if int(read.get("httpStatusCode", 0)) < 400 else []
+
+        def normal(value: object) -> str:  # Ids match exactly; external Ids without regard to case
+            return str(value) if key == "Id" else str(value).lower()
+
+        by_key = {normal(r.get(key)): r for r in rows}
+        results = []
+        for record, result in zip(batch, composite.parse_collection_results(operation, written["body"], batch),
+                                  strict=True):
+            found = by_key.get(normal(record.get(key) or ""))
+            if result.success and found is not None:
+                result = dataclasses.replace(result, read_back={f: found.get(f) for f in fields})
+            results.append(result)
         return results
 
     @property
