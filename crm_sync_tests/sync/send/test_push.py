@@ -8,7 +8,7 @@ from crm_sync.sync.send import edit_record, push_changes
 from crm_sync.sync.send.outbox_batches import claim_batch
 from crm_sync.sync.send.push import Pusher
 from crm_sync.sync.send.values import parse_datetime
-from crm_sync_tests.sync.send.conftest import receive_ids, receive_recent, sf_records, some_ids
+from crm_sync_tests.sync.send.conftest import receive_ids, receive_recent, settings_with, sf_records, some_ids
 
 
 def test_user_edit_reaches_salesforce_and_the_echo_writes_no_outbox_row(client: SalesforceClient,
@@ -84,3 +84,18 @@ def test_a_modstamp_read_back_is_kept_only_when_the_last_change_is_our_own(clien
     assert client.user_id and client.user_id.startswith("005")
     assert pusher._own_modstamp(ours) == parse_datetime("2026-01-02T03:04:05.000+0000")
     assert pusher._own_modstamp(theirs) is None  # someone else's newer version: the echo must bring it
+
+
+def test_above_the_threshold_the_push_uses_bulk_ingest_and_reads_back_its_modstamps(
+        client: SalesforceClient, platform_url: str, marker: str) -> None:
+    settings = settings_with(lambda data: data["defaults"].update({"push_bulk_threshold": 2}))
+    with PlatformStore(platform_url, settings) as store:
+        ids = [edit_record(store, "company", {"name": f"Bulk {marker} {n}"}, actor="user") for n in range(4)]
+        result = push_changes(client, store, batch=claim_batch(store, limit=100))  # as the sensor claims
+        assert result.apis == {"bulk"} and (result.sent, result.created, result.failed) == (4, 4, 0)
+        assert store.outbox_entries() == []
+        for record_id in ids:
+            row = store.get_record("company", record_id=record_id)
+            [sf_row] = sf_records(client, "Account", f"Id = '{row['salesforce_id']}'", "Name, LastModifiedDate")
+            assert sf_row["Name"] == row["name"]
+            assert row["sf_sent_modstamp"] == parse_datetime(sf_row["LastModifiedDate"])
