@@ -106,6 +106,7 @@ def test_pause_stops_every_schedule_and_sensor_and_resume_restores_exactly_them(
 def test_cli_pause_status_resume_and_log(tmp_path: Path, sqlite_url: str, default_settings: Settings) -> None:
     env = {**CREDENTIALS, "DAGSTER_HOME": str(tmp_path / "home"), "CRM_SYNC_PLATFORM_URL": sqlite_url}
     (tmp_path / "home").mkdir()
+    (tmp_path / "home" / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")  # as a real home has
     with PlatformStore(sqlite_url, default_settings) as store:
         store.log_event("sync_started", section="Account", run_id="run-aaaa")
         store.log_event("records_imported", section="Account", run_id="run-aaaa", count=7)
