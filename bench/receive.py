@@ -57,9 +57,7 @@ def fetch(backend: str, sandbox_dir: str, work: str) -> dict:
             started = time.perf_counter()
             fetched = 0
             per_section = {}
-            for section in settings.enabled_sections():
-                if not section.receives:
-                    continue
+            for section in settings.receiving_sections():
                 section_start = time.perf_counter()
                 window = receiver.plan_window(section, settings.defaults.partition_start_date, today,
                                               incremental=False, modstamp_field="LastModifiedDate")
@@ -71,7 +69,7 @@ def fetch(backend: str, sandbox_dir: str, work: str) -> dict:
                                                "seconds": round(time.perf_counter() - section_start, 2)}
             seconds = time.perf_counter() - started
             calls = client.api_calls.total
-            sections = [s for s in settings.enabled_sections() if s.receives]
+            sections = settings.receiving_sections()
             before = client.api_calls.total
             plan = plan_tick(client, store, sections, modstamp_field="LastModifiedDate")
             idle_calls = client.api_calls.total - before

@@ -18,7 +18,7 @@ def build_definitions(settings: Settings | None = None) -> dg.Definitions:
     """Everything crm_sync shows in Dagster, for the given (default: the configured) sync sections."""
     settings = settings or load_settings()
     partitions = receive_partitions(settings)
-    receiving = [s for s in settings.enabled_sections() if s.receives]
+    receiving = settings.receiving_sections()
     jobs = build_receive_jobs(settings, partitions, receiving)
     receive = dg.Definitions(
         assets=build_receive_assets(settings, partitions),

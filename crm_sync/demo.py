@@ -67,7 +67,7 @@ def compare_counts(result: dg.ExecuteInProcessResult) -> list[SectionReport]:
     client = SalesforceClient.from_env()
     reports = []
     with PlatformStore() as store:
-        for section in [s for s in store.settings.enabled_sections() if s.receives]:
+        for section in store.settings.receiving_sections():
             metadata = _materialization_metadata(result, section.object)
             reports.append(SectionReport(
                 section.object, section.model,

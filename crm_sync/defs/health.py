@@ -57,7 +57,7 @@ CHECK_DESCRIPTIONS = {
 
 
 def _receiving(settings: Settings) -> list[Section]:
-    return [s for s in settings.enabled_sections() if s.receives]
+    return settings.receiving_sections()
 
 
 def _active_job(context: dg.AssetCheckExecutionContext, settings: Settings) -> tuple[str, int]:

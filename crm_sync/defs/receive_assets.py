@@ -1,8 +1,8 @@
 """One partitioned asset per receiving sync section, key ["salesforce", <Object>], chained in sync order.
+
 The asset function is thin: it plans the window from the partition (or partition range of a batched
 backfill) and calls `sync.receive`. Metadata is numeric so the UI plots it per partition.
 """
-
 
 from typing import Literal
 
@@ -41,7 +41,7 @@ def _describe(section: Section) -> str:
             f"(direction {section.direction.value}). Partition = UTC day of the modstamp.{where}\n\nFields: {fields}")
 
 
-def build_receive_asset(section: Section, previous: Section | None, settings: Settings,
+def build_receive_asset(section: Section, previous: Section | None,
                         partitions: dg.PartitionsDefinition) -> dg.AssetsDefinition:
     """The receive asset of one section; it depends on the section before it in sync order."""
 
@@ -71,6 +71,6 @@ def build_receive_asset(section: Section, previous: Section | None, settings: Se
 
 def build_receive_assets(settings: Settings, partitions: dg.PartitionsDefinition) -> list[dg.AssetsDefinition]:
     """Receive assets for every enabled receiving section, each depending on the previous one."""
-    receiving = [s for s in settings.enabled_sections() if s.receives]
-    return [build_receive_asset(s, receiving[i - 1] if i else None, settings, partitions)
+    receiving = settings.receiving_sections()
+    return [build_receive_asset(s, receiving[i - 1] if i else None, partitions)
             for i, s in enumerate(receiving)]

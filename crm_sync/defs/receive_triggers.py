@@ -13,15 +13,18 @@
 
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import dagster as dg
-from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
 
 from crm_sync.defs.receive_assets import asset_key, op_name
 from crm_sync.defs.resources import PlatformResource
 from crm_sync.salesforce.resource import SalesforceResource
 from crm_sync.settings import Section, Settings
 from crm_sync.sync.ticks import plan_tick
+
+if TYPE_CHECKING:  # what define_asset_job returns; Dagster does not export the class
+    from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
 
 STANDARD = "LastModifiedDate"
 SYSTEM = "SystemModstamp"
@@ -36,7 +39,7 @@ def _incremental_config(sections: Sequence[Section], modstamp_field: str) -> dic
 
 
 def build_receive_jobs(settings: Settings, partitions: dg.PartitionsDefinition,
-                       sections: Sequence[Section]) -> list[UnresolvedAssetJobDefinition]:
+                       sections: Sequence[Section]) -> list["UnresolvedAssetJobDefinition"]:
     # Checks run hourly in `health_checks`, not with every receive run.
     selection = dg.AssetSelection.assets(*[asset_key(s) for s in sections]).without_checks()
     return [
@@ -92,7 +95,7 @@ def active_receive_job(instance: dg.DagsterInstance | None, settings: Settings) 
     return STANDARD, defaults.standard_interval_minutes
 
 
-def build_receive_schedules(settings: Settings, jobs: Sequence[UnresolvedAssetJobDefinition],
+def build_receive_schedules(settings: Settings, jobs: Sequence["UnresolvedAssetJobDefinition"],
                             sections: Sequence[Section]) -> list[dg.ScheduleDefinition]:
     by_name = {j.name: j for j in jobs}
     minutes = settings.defaults
@@ -122,7 +125,7 @@ def build_receive_schedules(settings: Settings, jobs: Sequence[UnresolvedAssetJo
     return [standard, system]
 
 
-def build_change_sensor(settings: Settings, jobs: Sequence[UnresolvedAssetJobDefinition],
+def build_change_sensor(settings: Settings, jobs: Sequence["UnresolvedAssetJobDefinition"],
                         sections: Sequence[Section]) -> dg.SensorDefinition:
     job = next(j for j in jobs if j.name == STANDARD_JOB)
 

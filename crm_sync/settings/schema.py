@@ -306,6 +306,10 @@ class Settings(_Strict):
         """Enabled sections whose direction is not off, in sync order."""
         return [s for s in self.in_order() if s.enabled and s.direction is not Direction.OFF]
 
+    def receiving_sections(self) -> list[Section]:
+        """Enabled sections whose records flow from Salesforce into the platform, in sync order."""
+        return [s for s in self.enabled_sections() if s.receives]
+
     def predecessor(self, name: str) -> Section | None:
         """The enabled section just before `name` in sync order (what its receive asset depends on)."""
         ordered = self.enabled_sections()

@@ -47,7 +47,7 @@ def sync_account(client: SalesforceClient, receiver: Receiver, settings: Setting
     if not soql.is_id(account_id):
         raise ValueError(f"account_id {account_id!r} is not a Salesforce Id")
     field = settings.defaults.modstamp_field
-    ordered = [s for s in (sections or settings.enabled_sections()) if s.receives]
+    ordered = [s for s in sections if s.receives] if sections else settings.receiving_sections()
     found = client.count(ACCOUNT, f"Id = {soql.quote(account_id)}")
     if not found:
         raise AccountNotFoundError(f"no Account with Id {account_id} in the org")

@@ -22,6 +22,7 @@ from crm_sync.salesforce import composite, soql
 from crm_sync.salesforce.client import SalesforceClient
 from crm_sync.salesforce.errors import SalesforceApiError
 from crm_sync.settings import Section
+from crm_sync.sync.mapping import with_filter
 
 SUBREQUESTS_PER_SECTION = 2
 
@@ -42,8 +43,7 @@ class SectionChanges:
 
 def _count_request(client: SalesforceClient, reference: str, section: Section, where: str, *,
                    include_deleted: bool) -> dict:
-    conditions = [where] + ([section.filter] if section.filter else [])
-    query = soql.count(section.object, " AND ".join(f"({c})" for c in conditions))
+    query = soql.count(section.object, with_filter(section, where))
     endpoint = "queryAll" if include_deleted else "query"
     url = f"{client.transport.data_path}/{endpoint}?q={url_quote(query, safe='')}"
     return composite.subrequest("GET", url, reference)

@@ -1,4 +1,4 @@
-"""Field mapping of the receive side: which Salesforce fields a section fetches and how a fetched page
+"""Field mapping of the receive side: which Salesforce fields (and rows: the filter) a section fetches, and how a fetched page
 (columns named by Salesforce field path) becomes a platform page (columns named by platform column)."""
 
 from __future__ import annotations
@@ -22,6 +22,12 @@ def receive_fields(section: Section) -> list[str]:
     if not any(f.lower() == "isdeleted" for f in fields):
         fields.append("IsDeleted")
     return fields
+
+
+def with_filter(section: Section, condition: str) -> str:
+    """`condition` AND the section's filter when it has one: the WHERE of every query about a section."""
+    conditions = [condition] + ([section.filter] if section.filter else [])
+    return " AND ".join(f"({c})" for c in conditions)
 
 
 def to_platform_page(section: Section, page: pa.Table) -> pa.Table:

@@ -13,6 +13,7 @@ Nothing here knows whether Salesforce is real or the sandbox.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Callable, Iterator
@@ -26,7 +27,7 @@ from crm_sync.platform import ApplyCounts, CursorUpdate, PlatformStore
 from crm_sync.salesforce import soql
 from crm_sync.salesforce.client import SalesforceClient
 from crm_sync.settings import Section
-from crm_sync.sync.mapping import receive_fields, to_platform_page
+from crm_sync.sync.mapping import receive_fields, to_platform_page, with_filter
 from crm_sync.sync.windows import Window, incremental_window, partition_window
 
 log = logging.getLogger(__name__)
@@ -70,11 +71,8 @@ class ReceiveResult:
 
 
 def window_where(section: Section, window: Window, modstamp_field: str) -> str:
-    """The WHERE of a receive query: the modstamp window, and the section's filter when it has one."""
-    conditions = [soql.window_condition(modstamp_field, window.start, window.end)]
-    if section.filter:
-        conditions.append(section.filter)
-    return " AND ".join(f"({c})" for c in conditions)
+    """The WHERE of a receive query over a modstamp window."""
+    return with_filter(section, soql.window_condition(modstamp_field, window.start, window.end))
 
 
 class Receiver:
@@ -107,21 +105,16 @@ class Receiver:
         `days` (first, last) names the partitions the window serves (default: the days it touches); their
         partition cursors close with the last page.
         """
-        started = time.monotonic()
-        calls_before = self.client.api_calls.total
         result = ReceiveResult(section.object, window, modstamp_field)
         days = list(days) if days else window.days(self.defaults.partition_start_date)
         final_cursor = CursorUpdate(upper_bound=window.end, partition_day=days[-1] if days else None,
                                     window_start=window.start, first_partition_day=days[0] if days else None)
         if window.empty:
-            result.seconds = time.monotonic() - started
             return result
-
-        self._receive(section, window_where(section, window, modstamp_field), result, land_day=days[0],
-                      cursor=final_cursor, run_id=run_id)
+        with self._measured(result):
+            self._receive(section, window_where(section, window, modstamp_field), result, land_day=days[0],
+                          cursor=final_cursor, run_id=run_id)
         result.cursor = window.end
-        result.api_calls = self.client.api_calls.total - calls_before
-        result.seconds = time.monotonic() - started
         log.info("received %s %s..%s: %s", section.object, window.start.isoformat(), window.end.isoformat(),
                  result.counts)
         return result
@@ -129,16 +122,22 @@ class Receiver:
     def receive_where(self, section: Section, where: str, *, modstamp_field: str, run_id: str | None = None,
                       land_day: date | None = None) -> ReceiveResult:
         """Fetch and apply the records of `section` matching `where` (e.g. one account's), moving no cursor."""
-        started = time.monotonic()
-        calls_before = self.client.api_calls.total
         now = self.clock()
         result = ReceiveResult(section.object, Window(now, now), modstamp_field)
-        conditions = [where] + ([section.filter] if section.filter else [])
-        self._receive(section, " AND ".join(f"({c})" for c in conditions), result,
-                      land_day=land_day or now.date(), cursor=None, run_id=run_id)
-        result.api_calls = self.client.api_calls.total - calls_before
-        result.seconds = time.monotonic() - started
+        with self._measured(result):
+            self._receive(section, with_filter(section, where), result, land_day=land_day or now.date(),
+                          cursor=None, run_id=run_id)
         return result
+
+    @contextlib.contextmanager
+    def _measured(self, result: ReceiveResult) -> Iterator[None]:
+        """Fill the result's seconds and API calls with what the block spent."""
+        started, calls_before = time.monotonic(), self.client.api_calls.total
+        try:
+            yield
+        finally:
+            result.seconds = time.monotonic() - started
+            result.api_calls = self.client.api_calls.total - calls_before
 
     def _receive(self, section: Section, where: str, result: ReceiveResult, *, land_day: date,
                  cursor: CursorUpdate | None, run_id: str | None) -> None:
@@ -176,7 +175,6 @@ class Receiver:
                                             modstamp_field=landed.modstamp_field or self.defaults.modstamp_field,
                                             landed_path=landed.path)
         return counts
-
 
 
 def _with_last(pages: Iterator[pa.Table]) -> Iterator[tuple[int, pa.Table, bool]]:

@@ -29,6 +29,7 @@ from crm_sync.salesforce.client import SalesforceClient
 from crm_sync.salesforce.composite import COMPOSITE_MAX_SUBREQUESTS
 from crm_sync.salesforce.errors import SalesforceApiError
 from crm_sync.settings import Section
+from crm_sync.sync.mapping import with_filter
 from crm_sync.sync.windows import partition_start
 
 DAY = timedelta(days=1)
@@ -137,8 +138,7 @@ def platform_day_counts(store: PlatformStore, section: Section, modstamp_field: 
 
 
 def _count_query(section: Section, condition: str) -> str:
-    conditions = [condition] + ([section.filter] if section.filter else [])
-    return soql.count(section.object, " AND ".join(f"({c})" for c in conditions))
+    return soql.count(section.object, with_filter(section, condition))
 
 
 def _range_query(section: Section, modstamp_field: str, day_range: DayRange) -> str:

@@ -378,7 +378,7 @@ class Pusher:
         except SalesforceError:
             log.warning("could not read back the modstamps of an ingest job on %s", section.object, exc_info=True)
             return results
-        return [dataclasses.replace(r, read_back={f: _text(rows[r.id].get(f)) for f in READ_BACK})
+        return [dataclasses.replace(r, read_back={f: rows[r.id].get(f) for f in READ_BACK})
                 if r.success and r.id in rows else r for r in results]
 
     def _acknowledge(self, section: Section, outcomes: list[tuple[PushItem, RecordResult]],
@@ -422,7 +422,8 @@ class Pusher:
         values = record_result.read_back or {}
         if not values.get("LastModifiedDate") or values.get("LastModifiedById") != self.client.user_id:
             return None
-        return parse_datetime(values["LastModifiedDate"])
+        stamp = values["LastModifiedDate"]  # text from REST, a datetime from a Bulk (Arrow) read-back
+        return stamp if isinstance(stamp, datetime) else parse_datetime(stamp)
 
     def _succeeded(self, section: Section, items: list[PushItem], ack: _OutboxAck | _RecordsAck,
                    result: PushResult, *, unchanged: bool = False) -> None:
@@ -442,11 +443,6 @@ class Pusher:
         else:
             result.sent += len(items)
         self.store.log_event("records_sent", section=section, run_id=self.run_id, count=len(items))
-
-
-def _text(value: Any) -> Any:
-    """Arrow gives datetimes as datetime objects; the read-back holds Salesforce's text form."""
-    return value.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "+0000" if isinstance(value, datetime) else value
 
 
 def _request_failure(exc: SalesforceError) -> RecordResult:
