@@ -112,3 +112,27 @@ def get_partition_window(conn: Connection, schema: PlatformSchema, section: str,
         part.c.section == section, part.c.modstamp_field == check_modstamp_field(modstamp_field),
         part.c.day == day)).first()
     return PartitionWindow(*row) if row else None
+
+
+def applied_partition_ends(conn: Connection, schema: PlatformSchema, section: str,
+                           modstamp_field: str) -> dict[date, datetime]:
+    """Every partition day of a section that has a row, with the end of its applied window."""
+    part = schema.partition_cursor
+    rows = conn.execute(sa.select(part.c.day, part.c.window_end).where(
+        part.c.section == section, part.c.modstamp_field == check_modstamp_field(modstamp_field)))
+    return {day: window_end for day, window_end in rows}
+
+
+def owe_partitions(conn: Connection, schema: PlatformSchema, section: str, modstamp_field: str,
+                   days: list[date]) -> None:
+    """Record that these partition days are due (a row whose window ends at the day's start), leaving
+    days that already have a row as they are: a planned day stays owed until a run applies it."""
+    if not days:
+        return
+    part = schema.partition_cursor
+    now = utc_now()
+    rows = [{"section": section, "modstamp_field": check_modstamp_field(modstamp_field), "day": day,
+             "window_start": None, "window_end": datetime.combine(day, time.min, tzinfo=UTC), "applied_at": now}
+            for day in days]
+    conn.execute(dialect.insert(part, conn.dialect.name).values(rows).on_conflict_do_nothing(
+        index_elements=[part.c.section, part.c.modstamp_field, part.c.day]))

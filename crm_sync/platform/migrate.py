@@ -17,9 +17,11 @@ from crm_sync.platform import dialect
 from crm_sync.platform.engine import write_transaction
 from crm_sync.platform.schema import SCHEMA_VERSION, PlatformSchema
 from crm_sync.settings import Section
+from crm_sync.settings.schema import BASE_SUFFIX
 
 MIGRATIONS = {1: "internal tables: schema_version, sync_cursor, partition_cursor, sync_log, "
-                 "landing_manifest, outbox"}
+                 "landing_manifest, outbox",
+              2: "per-field sync state: <column>__base columns, out_of_scope_at, push_claim"}
 
 
 class SchemaVersionError(RuntimeError):
@@ -49,7 +51,9 @@ def ensure_schema(engine: Engine, schema: PlatformSchema, sections: Sequence[Sec
                 table.create(conn)
                 changes.created_tables.append(table.name)
             else:
-                changes.added_columns.extend(_add_missing_columns(conn, inspector, table))
+                added = _add_missing_columns(conn, inspector, table)
+                _initial_bases(conn, table, [name.split(".", 1)[1] for name in added])
+                changes.added_columns.extend(added)
         recorded = {v for (v,) in conn.execute(sa.select(schema.schema_version.c.version))}
         for version, description in sorted(MIGRATIONS.items()):
             if version not in recorded:
@@ -86,6 +90,19 @@ def _add_missing_columns(conn: Connection, inspector: sa.Inspector, table: sa.Ta
         conn.exec_driver_sql(f"ALTER TABLE {dialect.quote(conn, table.name)} ADD COLUMN {ddl}")
         added.append(f"{table.name}.{column.name}")
     return added
+
+
+def _initial_bases(conn: Connection, table: sa.Table, added: list[str]) -> None:
+    """A base column added to a table with rows: records already in Salesforce take their current value as
+    the agreed one, except a column with a change still waiting in the outbox (left NULL: it is sent)."""
+    q = lambda name: dialect.quote(conn, name)  # noqa: E731
+    for base in (c for c in added if c.endswith(BASE_SUFFIX)):
+        column = base[: -len(BASE_SUFFIX)]
+        waiting = (f"SELECT 1 FROM outbox o WHERE o.model = :model AND o.record_id = {q(table.name)}.id "
+                   f"AND o.changed_columns LIKE :pattern")
+        conn.execute(sa.text(f"UPDATE {q(table.name)} SET {q(base)} = {q(column)} "
+                             f"WHERE salesforce_id IS NOT NULL AND NOT EXISTS ({waiting})"),
+                     {"model": table.name, "pattern": f'%"{column}"%'})
 
 
 def _install_triggers(conn: Connection, schema: PlatformSchema, sections: Sequence[Section]) -> list[str]:

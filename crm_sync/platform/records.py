@@ -8,9 +8,12 @@ How `apply_page` counts (every row of the de-duplicated page lands in exactly on
 - unchanged: every received value and the deleted flag equal the stored ones. The row is not
              rewritten (values, origin, updated_at stay); only its modstamps move forward when newer, so
              an older version can never win later.
-- skipped:   the incoming version is not newer and differs (an older version); or the section's
-             conflict rule keeps an unsent user change (see settings.ConflictRule); or the incoming row is
-             deleted and the platform never had it.
+- skipped:   the incoming version is not newer and differs (an older version); or it is newer but the
+             section's conflict rule kept every platform value it differs in (its base still moves); or the
+             incoming row is deleted and the platform never had it.
+Which value each column of a newer version ends with is decided per field against the last-agreed base
+(see _ApplySql); a platform change of another field is never overwritten, and a value overwritten by the
+section's conflict rule is logged (`field_overwritten`) with both values, in the same transaction.
 Columns that are not received (send-only, off, or absent from the page) are never written.
 """
 
@@ -25,13 +28,18 @@ import pyarrow as pa
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from crm_sync.platform import cursors, dialect
+from crm_sync.platform import cursors, dialect, sync_log
 from crm_sync.platform.pages import MODSTAMP_COLUMNS
-from crm_sync.platform.schema import ORIGINS, PlatformSchema
+from crm_sync.platform.schema import ORIGINS, PlatformSchema, base_column
 from crm_sync.platform.types import UTCDateTime, sql_type, utc_now
 from crm_sync.settings import ConflictRule, Section
 
 DELETE_CHUNK = 500
+CONFLICT_EVENT = "field_overwritten"  # the sync log event of a value a conflict rule overwrote
+
+
+def _jsonable(value: Any) -> Any:
+    return value.isoformat() if hasattr(value, "isoformat") else value
 
 
 @dataclass(frozen=True)
@@ -85,14 +93,24 @@ def apply_page(
                                                                      if c in page.column_names],
                                                    "deleted", *received]))
     sql = _ApplySql(conn, section, target.name, stage.name, received, MODSTAMP_COLUMNS[modstamp_field])
-    conn.execute(sa.text(sql.classify_existing()), {"model": section.model})
+    model = {"model": section.model}
+    conn.execute(sa.text(sql.classify_existing()), model)
     conn.execute(sa.text(sql.classify_new()))
     by_action = dict(conn.execute(sa.text(f"SELECT action, COUNT(*) FROM {sql.s} GROUP BY action")).all())
+    overwrites = [(column, row) for column in sql.merged
+                  for row in conn.execute(sa.text(sql.conflicts(column)), model)]
 
     now = sa.bindparam("now", utc_now(), type_=UTCDateTime())
-    conn.execute(sa.text(sql.rewrite()).bindparams(now))
-    conn.execute(sa.text(sql.touch()))
+    conn.execute(sa.text(sql.rewrite()).bindparams(now), model)
+    conn.execute(sa.text(sql.touch()), model)
     inserted = conn.execute(sa.text(sql.insert()).bindparams(now)).rowcount
+    for column, (record_id, salesforce_id, platform_value, salesforce_value, winner) in overwrites:
+        sync_log.log_event(conn, schema, CONFLICT_EVENT, section=section.object, details={
+            "record_id": record_id, "salesforce_id": salesforce_id, "column": column,
+            "field": section.field_for_column(column).salesforce, "platform_value": _jsonable(platform_value),
+            "salesforce_value": _jsonable(salesforce_value), "winner": winner,
+            "overwritten": "platform" if winner == "salesforce" else "salesforce",
+            "reason": f"receive: both sides changed it; rule {section.conflict}"})
     dialect.drop_staging(conn, stage)
 
     if cursor is not None:
@@ -106,69 +124,135 @@ def apply_page(
         imported=inserted,
         updated=by_action.get("update", 0),
         unchanged=by_action.get("touch", 0) + by_action.get("unchanged", 0),
-        skipped=by_action.get("skipped", 0) + raced,
+        skipped=by_action.get("skipped", 0) + by_action.get("kept", 0) + raced,
         deleted=by_action.get("delete", 0),
     )
 
 
 class _ApplySql:
-    """The SQL statements of one apply, with every identifier quoted for the dialect."""
+    """The SQL statements of one apply, with every identifier quoted for the dialect.
+
+    Per received column c of a record that is newer than the stored version:
+    - a column without a base (receive-only) takes Salesforce's value;
+    - a column with a base b: Salesforce changed it when incoming <> b, the platform when current <> b.
+      Only Salesforce changed it: take incoming. Only the platform: keep current (it is sent). Both, to the
+      same value: agreed. Both, differently: the section's conflict rule (newest_wins compares Salesforce's
+      modstamp with the platform's last write). The base becomes incoming whenever Salesforce changed it,
+      so a platform value that won stays "changed" and is sent, and one that lost equals its base again.
+    `updated_at` (the platform's own last write) stays put while the platform still has unsent columns.
+    """
 
     def __init__(self, conn: Connection, section: Section, target: str, stage: str, received: list[str],
                  active: str) -> None:
         self.dialect_name = conn.dialect.name
         self.q = lambda identifier: dialect.quote(conn, identifier)
         self.t, self.s = self.q(target), self.q(stage)
-        self.received = [self.q(c) for c in received]
+        self.received = received
+        self.merged = [c for c in received if c in set(section.base_columns())]
         self.active = self.q(active)
-        self.conflict = ConflictRule(section.conflict) if section.sends else ConflictRule.SALESFORCE_WINS
+        self.conflict = ConflictRule(section.conflict)
 
-    def _equal(self) -> str:
-        same = [dialect.same(f"s.{c}", f"t.{c}", self.dialect_name) for c in self.received]
-        return " AND ".join([*same, "s.deleted = t.deleted"])
+    def _differs(self, left: str, right: str) -> str:
+        return dialect.differs(left, right, self.dialect_name)
 
-    def _blocked_by_user_change(self) -> str:
+    def _same(self, left: str, right: str) -> str:
+        return dialect.same(left, right, self.dialect_name)
+
+    def _col(self, alias: str, column: str) -> str:
+        return f"{alias}.{self.q(column)}"
+
+    def _base(self, column: str) -> str:
+        return f"t.{self.q(base_column(column))}"
+
+    def salesforce_wins(self) -> str:
+        """True when both sides changed a column and the section's rule gives it to Salesforce."""
         if self.conflict is ConflictRule.SALESFORCE_WINS:
+            return "1 = 1"
+        if self.conflict is ConflictRule.PLATFORM_WINS:
             return "1 = 0"
-        newer = f" AND o.created_at > s.{self.active}" if self.conflict is ConflictRule.NEWEST_WINS else ""
-        return ("EXISTS (SELECT 1 FROM outbox o WHERE o.model = :model AND o.record_id = t.id "
-                f"AND NOT o.dead{newer})")
+        latest_edit = ("COALESCE((SELECT MAX(o.created_at) FROM outbox o WHERE o.model = :model "
+                       "AND o.record_id = t.id), t.updated_at)")
+        return f"s.{self.active} > {latest_edit}"
+
+    def platform_changed(self, column: str) -> str:
+        return self._differs(self._col("t", column), self._base(column))
+
+    def salesforce_changed(self, column: str) -> str:
+        return self._differs(self._col("s", column), self._base(column))
+
+    def conflicting(self, column: str) -> str:
+        """Both sides changed `column`, to different values."""
+        return (f"({self.platform_changed(column)}) AND ({self.salesforce_changed(column)}) "
+                f"AND ({self._differs(self._col('s', column), self._col('t', column))})")
+
+    def merged_value(self, column: str) -> str:
+        s, t = self._col("s", column), self._col("t", column)
+        if column not in self.merged:
+            return s
+        return (f"CASE WHEN NOT ({self.platform_changed(column)}) THEN {s} "
+                f"WHEN NOT ({self.salesforce_changed(column)}) THEN {t} "
+                f"WHEN {self.salesforce_wins()} THEN {s} ELSE {t} END")
+
+    def merged_base(self, column: str) -> str:
+        return (f"CASE WHEN {self.salesforce_changed(column)} OR NOT ({self.platform_changed(column)}) "
+                f"THEN {self._col('s', column)} ELSE {self._base(column)} END")
+
+    def _any(self, conditions: list[str]) -> str:
+        return " OR ".join(f"({c})" for c in conditions) or "1 = 0"
 
     def classify_existing(self) -> str:
-        a, equal = self.active, self._equal()
+        a = self.active
+        equal = " AND ".join([*(self._same(self._col("s", c), self._col("t", c)) for c in self.received),
+                              "s.deleted = t.deleted"])
+        moves = self._any([self._differs(self.merged_value(c), self._col("t", c)) for c in self.received])
         return (
             f"UPDATE {self.s} AS s SET action = CASE "
             f"WHEN t.{a} IS NOT NULL AND s.{a} <= t.{a} THEN CASE WHEN {equal} THEN 'unchanged' ELSE 'skipped' END "
-            f"WHEN {equal} THEN 'touch' "
             "WHEN s.deleted AND NOT t.deleted THEN 'delete' "
-            f"WHEN {self._blocked_by_user_change()} THEN 'skipped' "
-            "ELSE 'update' END "
+            f"WHEN s.deleted <> t.deleted OR {moves} THEN 'update' "
+            f"WHEN {self._any([self.conflicting(c) for c in self.merged])} THEN 'kept' "
+            "ELSE 'touch' END "
             f"FROM {self.t} AS t WHERE t.salesforce_id = s.salesforce_id"
         )
 
     def classify_new(self) -> str:
         return f"UPDATE {self.s} SET action = CASE WHEN deleted THEN 'skipped' ELSE 'insert' END WHERE action IS NULL"
 
+    def conflicts(self, column: str) -> str:
+        """The conflicting values of one column among the rows to update, and who wins each."""
+        return (f"SELECT t.id, s.salesforce_id, {self._col('t', column)}, {self._col('s', column)}, "
+                f"CASE WHEN {self.salesforce_wins()} THEN 'salesforce' ELSE 'platform' END "
+                f"FROM {self.s} AS s JOIN {self.t} AS t ON t.salesforce_id = s.salesforce_id "
+                f"WHERE s.action IN ('update', 'kept') AND {self.conflicting(column)}")
+
     def _modstamps(self) -> list[str]:
         return [f"{c} = COALESCE(s.{c}, t.{c})" for c in ("sf_last_modified", "sf_system_modstamp")]
 
+    def _bases(self) -> list[str]:
+        return [f"{self.q(base_column(c))} = {self.merged_base(c)}" for c in self.merged]
+
     def rewrite(self) -> str:
-        sets = [f"{c} = s.{c}" for c in self.received] + self._modstamps() + [
-            "origin = 'salesforce'", "updated_at = :now", "deleted = s.deleted",
+        pending = self._any([self._differs(self.merged_value(c), self.merged_base(c)) for c in self.merged])
+        sets = [f"{self.q(c)} = {self.merged_value(c)}" for c in self.received] + self._bases() + self._modstamps() + [
+            "origin = 'salesforce'", f"updated_at = CASE WHEN {pending} THEN t.updated_at ELSE :now END",
+            "deleted = s.deleted", "out_of_scope_at = NULL",
             f"deleted_at = CASE WHEN s.deleted THEN COALESCE(t.deleted_at, s.{self.active}) ELSE NULL END",
         ]
         return (f"UPDATE {self.t} AS t SET {', '.join(sets)} FROM {self.s} AS s "
                 "WHERE t.salesforce_id = s.salesforce_id AND s.action IN ('update', 'delete')")
 
     def touch(self) -> str:
-        return (f"UPDATE {self.t} AS t SET {', '.join(self._modstamps())} FROM {self.s} AS s "
-                "WHERE t.salesforce_id = s.salesforce_id AND s.action = 'touch'")
+        sets = [*self._bases(), *self._modstamps(), "out_of_scope_at = NULL"]
+        return (f"UPDATE {self.t} AS t SET {', '.join(sets)} FROM {self.s} AS s "
+                "WHERE t.salesforce_id = s.salesforce_id AND s.action IN ('touch', 'kept')")
 
     def insert(self) -> str:
         columns = ["salesforce_id", *self.received, "sf_last_modified", "sf_system_modstamp", "deleted"]
-        listing = ", ".join(columns)
-        return (f"INSERT INTO {self.t} ({listing}, origin, updated_at, sync_status) "
-                f"SELECT {listing}, 'salesforce', :now, 'ok' FROM {self.s} WHERE action = 'insert' "
+        listing = ", ".join(self.q(c) for c in columns)
+        bases = "".join(f", {self.q(base_column(c))}" for c in self.merged)
+        base_values = "".join(f", {self.q(c)}" for c in self.merged)
+        return (f"INSERT INTO {self.t} ({listing}{bases}, origin, updated_at, sync_status) "
+                f"SELECT {listing}{base_values}, 'salesforce', :now, 'ok' FROM {self.s} WHERE action = 'insert' "
                 "ON CONFLICT (salesforce_id) DO NOTHING")
 
 

@@ -1,10 +1,19 @@
 """The platform database's tables: the store's own (cursors, log, landing manifest, outbox, schema version)
 and one table per model of the sync sections.
 
-A model table holds: `id` (platform id), `salesforce_id` (unique, NULL until the record exists in
-Salesforce), one column per mapped field, the Salesforce modstamps, `origin` (who wrote the row last:
-user, system or salesforce), `updated_at`, `deleted`/`deleted_at` (rows are marked, never removed by a
-Salesforce delete), and `sync_status`/`sync_error` (the last send outcome of the record).
+A model table holds: `id` (platform id, never reused: AUTOINCREMENT on SQLite, a sequence on Postgres),
+`salesforce_id` (unique, NULL until the record exists in Salesforce), one column per mapped field, the
+Salesforce modstamps, `origin` (who wrote the row last: user, system or salesforce; it decides only *when*
+a change is sent), `updated_at`, `deleted`/`deleted_at` (rows are marked, never removed by a Salesforce
+delete), `out_of_scope_at` (set while the Salesforce record no longer matches the section's filter),
+`sync_status`/`sync_error` (the last send outcome of the record), and for every column that can be sent
+its **base** `<column>__base`: the value both sides last agreed on, written when a receive applies it and
+when a push of it is acknowledged. A platform change is `column IS DISTINCT FROM column__base`.
+
+`push_claim` holds one row per record a push is working on: the claim token, a fencing version that
+grows with every claim of the record, the lease, and, while a create's outcome is unknown, when it was
+written and with which key and values (so a retry or a receive can find the record instead of
+creating it twice).
 """
 
 from __future__ import annotations
@@ -17,8 +26,9 @@ import sqlalchemy as sa
 from crm_sync.platform.dialect import now_sql
 from crm_sync.platform.types import UTCDateTime, sql_type
 from crm_sync.settings import RESERVED_MODELS, Section
+from crm_sync.settings.schema import BASE_SUFFIX
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 ORIGINS = ("user", "system", "salesforce")
 # A 64-bit id on Postgres; INTEGER PRIMARY KEY (the rowid) on SQLite.
 _ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
@@ -90,6 +100,17 @@ class PlatformSchema:
             sa.Column("landed_at", UTCDateTime(), nullable=False, server_default=now),
             sa.Index("ix_landing_manifest_pending", "section", "applied", "day"),
         )
+        self.push_claim = sa.Table(
+            "push_claim", md,
+            sa.Column("model", sa.Text, primary_key=True),
+            sa.Column("record_id", sa.BigInteger, primary_key=True, autoincrement=False),
+            sa.Column("token", sa.Text),
+            sa.Column("fence", sa.BigInteger, nullable=False, server_default="0"),
+            sa.Column("claimed_until", UTCDateTime()),
+            sa.Column("create_started_at", UTCDateTime()),  # a create written, its outcome not yet known
+            sa.Column("create_key", sa.Text),
+            sa.Column("create_values", sa.Text),  # JSON: the Salesforce fields the create wrote
+        )
         self.outbox = sa.Table(
             "outbox", md,
             _id_column(),
@@ -112,7 +133,7 @@ class PlatformSchema:
     def internal_tables(self) -> list[sa.Table]:
         """The store's own tables (their names are reserved: no model may use them)."""
         return [self.schema_version, self.sync_cursor, self.partition_cursor, self.sync_log,
-                self.landing_manifest, self.outbox]
+                self.landing_manifest, self.outbox, self.push_claim]
 
     def add_models(self, sections: Iterable[Section]) -> None:
         """Define the table of each section's model (once per model)."""
@@ -148,9 +169,18 @@ def model_table(metadata: sa.MetaData, section: Section, dialect_name: str) -> s
         sa.Column("updated_at", UTCDateTime(), nullable=False, server_default=now),
         sa.Column("deleted", sa.Boolean, nullable=False, server_default=sa.false()),
         sa.Column("deleted_at", UTCDateTime()),
+        sa.Column("out_of_scope_at", UTCDateTime()),
         sa.Column("sync_status", sa.Text),
         sa.Column("sync_error", sa.Text),
+        *(sa.Column(base_column(c), sql_type(section.field_for_column(c).type), nullable=True)
+          for c in section.base_columns()),
         sa.UniqueConstraint("salesforce_id", name=f"uq_{name}_salesforce_id"),
         sa.CheckConstraint(f"origin IN ({origins})", name=f"ck_{name}_origin"),
         sa.Index(f"ix_{name}_origin_updated", "origin", "updated_at"),
+        sqlite_autoincrement=True,
     )
+
+
+def base_column(column: str) -> str:
+    """The column holding the last-agreed value of a sent column."""
+    return column + BASE_SUFFIX

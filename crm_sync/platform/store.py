@@ -96,6 +96,16 @@ class PlatformStore:
         with self.engine.connect() as conn:
             return cursors.get_partition_window(conn, self.schema, self.section(section).object, modstamp_field, day)
 
+    def applied_partition_ends(self, section: Section | str, modstamp_field: str) -> dict[date, datetime]:
+        """Partition day -> end of its applied window, for every day of the section that has a row."""
+        with self.engine.connect() as conn:
+            return cursors.applied_partition_ends(conn, self.schema, self.section(section).object, modstamp_field)
+
+    def owe_partitions(self, section: Section | str, modstamp_field: str, days: list[date]) -> None:
+        """Mark partition days as due (kept owed until a run applies them to their end)."""
+        with write_transaction(self.engine) as conn:
+            cursors.owe_partitions(conn, self.schema, self.section(section).object, modstamp_field, days)
+
     def land_page(self, section: Section | str, day: date, table: pa.Table, *, page_no: int,
                   run_id: str | None = None, window_start: datetime | None = None,
                   window_end: datetime | None = None, modstamp_field: str | None = None,

@@ -20,11 +20,13 @@ from crm_sync.settings.soql_check import condition_problem
 # Columns every model table has; a mapping may not use them.
 RESERVED_COLUMNS = frozenset({
     "id", "salesforce_id", "sf_last_modified", "sf_system_modstamp", "sf_sent_modstamp", "origin", "updated_at",
-    "deleted", "deleted_at", "sync_status", "sync_error",
+    "deleted", "deleted_at", "sync_status", "sync_error", "out_of_scope_at",
 })
+# Each sent column keeps the value both sides last agreed on in `<column>__base` (see platform/schema.py).
+BASE_SUFFIX = "__base"
 # Tables the platform store keeps for itself; a model may not be named like them.
 RESERVED_MODELS = frozenset({
-    "schema_version", "sync_cursor", "partition_cursor", "sync_log", "landing_manifest", "outbox",
+    "schema_version", "sync_cursor", "partition_cursor", "sync_log", "landing_manifest", "outbox", "push_claim",
 })
 # Modstamp fields a receive job may page by.
 MODSTAMP_FIELDS = ("LastModifiedDate", "SystemModstamp")
@@ -117,6 +119,8 @@ class FieldMapping(_Strict):
         if value in RESERVED_COLUMNS:
             raise ValueError(f"column {value!r} is reserved for the platform's own bookkeeping "
                              f"(reserved: {', '.join(sorted(RESERVED_COLUMNS))})")
+        if value.endswith(BASE_SUFFIX):
+            raise ValueError(f"column {value!r} ends with {BASE_SUFFIX!r}, which names the platform's sync base columns")
         return value
 
     @property
@@ -211,6 +215,11 @@ class Section(_Strict):
     def send_fields(self) -> list[FieldMapping]:
         """Fields whose platform value is written to Salesforce (in file order); never a parent path."""
         return [f for f in self.fields if self.direction.sends and self.direction_of(f).sends]
+
+    def base_columns(self) -> list[str]:
+        """Columns whose last-agreed value the platform keeps: every field that can flow to Salesforce
+        (independent of `enabled`, so pausing a section keeps its state)."""
+        return [f.column for f in self.fields if self.direction.sends and self.direction_of(f).sends]
 
     def soql_fields(self) -> list[str]:
         """The SELECT list of a receive query: Id, every receive field (parent paths included), both modstamps."""

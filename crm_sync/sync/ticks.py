@@ -1,7 +1,9 @@
 """What one scheduled receive tick should run: which sections, for which day partitions.
 
 One composite API call finds the sections with something new (see changes.py); each due section is run
-for today's partition, and for yesterday's while that day's cursor has not reached midnight.
+for every partition it owes (windows.days_to_tick: from its cursor's day through today, however long the
+sync was paused, and any earlier day a tick planned that has not been applied yet). The planned days are
+recorded as owed before the runs start, so a run that fails or never starts leaves its day owed.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from crm_sync.platform import PlatformStore
 from crm_sync.salesforce.client import SalesforceClient
 from crm_sync.settings import Section
 from crm_sync.sync.changes import SectionChanges, find_changes
-from crm_sync.sync.windows import DAY, days_to_tick
+from crm_sync.sync.windows import days_to_tick
 
 
 @dataclass(frozen=True)
@@ -33,16 +35,19 @@ def plan_tick(client: SalesforceClient, store: PlatformStore, sections: Sequence
               modstamp_field: str, now: datetime | None = None) -> TickPlan:
     """Ask Salesforce (one API call) which sections changed and decide the partitions to run."""
     now = now or datetime.now(UTC)
-    settle = timedelta(seconds=store.settings.defaults.settle_seconds)
+    defaults = store.settings.defaults
+    settle = timedelta(seconds=defaults.settle_seconds)
+    lookback = timedelta(minutes=defaults.lookback_minutes)
     today = now.date()
     changes = find_changes(client, store, sections, modstamp_field=modstamp_field)
     runs: dict[date, list[str]] = {}
     for change in changes:
         if not change.due:
             continue
-        windows = {day: store.get_partition_window(change.section, modstamp_field, day)
-                   for day in (today - DAY, today)}
-        cursors = {day: (w.window_end if w else None) for day, w in windows.items()}
-        for day in days_to_tick(today, cursors, now=now, settle=settle):
+        applied = store.applied_partition_ends(change.section, modstamp_field)
+        days = days_to_tick(today, change.cursor, applied, now=now, settle=settle, lookback=lookback,
+                            first_partition=defaults.partition_start_date)
+        store.owe_partitions(change.section, modstamp_field, days)
+        for day in days:
             runs.setdefault(day, []).append(change.section)
     return TickPlan(runs=runs, changes=changes)

@@ -2,8 +2,13 @@
 
 A partition is one UTC day of the modstamp. A full (backfill) fetch takes the whole day, capped at
 `now - settle`. An incremental tick starts at `cursor - lookback` (Salesforce commits can land with
-an earlier modstamp than records already visible), never before the day's start. Windows are half-open:
-`start <= modstamp < end`.
+an earlier modstamp than records already visible); that band reaches back across midnight into the
+previous partition when it overlaps it, so a record committed late at 23:58 is still fetched after
+yesterday's cursor has closed. Windows are half-open: `start <= modstamp < end`.
+
+Catch-up: a tick owes every partition from the one holding the section's cursor (less the lookback)
+through today, however long the sync was paused, plus every earlier day that a tick already planned
+and that has not been applied to its end (see `days_to_tick`).
 """
 
 from __future__ import annotations
@@ -65,25 +70,32 @@ def incremental_window(
 ) -> Window:
     """The window an incremental tick fetches inside one day partition, given that day's cursor."""
     full = partition_window(day, day, now=now, settle=settle, first_partition=first_partition)
-    if cursor is None:
-        return full
-    start = max(full.start, min(cursor, full.end) - lookback)
-    return Window(start, full.end)
+    if full.start == HISTORY_START:
+        return full if cursor is None else Window(max(full.start, min(cursor, full.end) - lookback), full.end)
+    applied = day_start(day) if cursor is None else min(max(cursor, day_start(day)), full.end)
+    return Window(applied - lookback, full.end)
 
 
 def days_to_tick(
-    today: date, cursors: dict[date, datetime | None], *, now: datetime, settle: timedelta
+    today: date, section_cursor: datetime | None, applied: dict[date, datetime | None], *, now: datetime,
+    settle: timedelta, lookback: timedelta, first_partition: date | None = None,
 ) -> list[date]:
-    """The partitions an incremental tick materializes: today, and yesterday while its cursor is still in it.
+    """The partitions an incremental tick materializes, oldest first; today is always among them.
 
-    Yesterday stays due until its cursor has reached the end of that day (records modified just before
-    midnight become fetchable only once `settle` has passed).
+    `applied` maps a partition day to the end of its applied window (None or absent: nothing applied).
+    Owed: every day from the one holding `section_cursor - lookback` through today, and every earlier
+    day already planned (present in `applied`) whose window has not reached its midnight, so a failed or
+    skipped run is owed until it succeeds. A past day is owed only once `settle` has passed its start;
+    a day whose window reached its end is done (the next day's lookback covers late commits).
     """
-    yesterday = today - DAY
-    yesterday_end = day_start(today)
-    due = []
-    cursor = cursors.get(yesterday)
-    if now - settle >= day_start(yesterday) and (cursor is None or cursor < yesterday_end):
-        due.append(yesterday)
-    due.append(today)
-    return due
+    if section_cursor is None:
+        first = today - DAY
+    else:
+        first = min(today, (section_cursor - lookback).astimezone(UTC).date())
+    if first_partition is not None:
+        first = max(first, min(first_partition, today))
+    candidates = {first + timedelta(days=i) for i in range((today - first).days)}
+    candidates |= {day for day in applied if day < first and (first_partition is None or day >= first_partition)}
+    due = sorted(day for day in candidates
+                 if now - settle >= day_start(day) and (applied.get(day) or day_start(day)) < day_start(day) + DAY)
+    return [*due, today]

@@ -144,9 +144,15 @@ def test_newest_wins_keeps_a_newer_user_change(store: PlatformStore) -> None:
     older_sf = account_row(1, name="SF edit", sf_last_modified=user_time - timedelta(seconds=5))
     assert store.apply_page("Account", [older_sf], modstamp_field=LMD) == ApplyCounts(skipped=1)
     assert store.get_record("company", record_id=record_id)["name"] == "User edit"
-    newer_sf = account_row(1, name="SF edit", sf_last_modified=user_time + timedelta(seconds=5))
+    [kept] = store.read_log(event="field_overwritten")
+    assert (kept.details["platform_value"], kept.details["salesforce_value"]) == ("User edit", "SF edit")
+    assert kept.details["winner"] == "platform"
+    # The same Salesforce value again is no new change there: the platform's edit still stands.
+    same_again = account_row(1, name="SF edit", sf_last_modified=user_time + timedelta(seconds=4))
+    assert store.apply_page("Account", [same_again], modstamp_field=LMD) == ApplyCounts(unchanged=1)
+    newer_sf = account_row(1, name="SF edit 2", sf_last_modified=user_time + timedelta(seconds=5))
     assert store.apply_page("Account", [newer_sf], modstamp_field=LMD) == ApplyCounts(updated=1)
-    assert store.get_record("company", record_id=record_id)["name"] == "SF edit"
+    assert store.get_record("company", record_id=record_id)["name"] == "SF edit 2"
 
 
 @pytest.mark.parametrize("rule, expected", [("salesforce_wins", "SF edit"), ("platform_wins", "User edit")])

@@ -22,7 +22,9 @@ def test_open_creates_every_table(platform_url: str, default_settings: Settings)
         assert tables >= RESERVED_MODELS
         company = columns_of(store, "company")
         mapped = [f.column for f in default_settings.section("Account").fields]
-        assert set(mapped) | RESERVED_COLUMNS == set(company)
+        bases = {c + "__base" for c in default_settings.section("Account").base_columns()}
+        assert set(mapped) | RESERVED_COLUMNS | bases == set(company)
+        assert "health_score__base" in bases and "owner_email__base" not in bases
         assert company["id"]["nullable"] is False and company["salesforce_id"]["nullable"] is True
         unique = sa.inspect(store.engine).get_unique_constraints("company")
         assert any(u["column_names"] == ["salesforce_id"] for u in unique)
@@ -34,7 +36,7 @@ def test_internal_table_names_are_reserved_models() -> None:
 
 def test_reopen_is_idempotent_and_records_the_version(platform_url: str, default_settings: Settings) -> None:
     with PlatformStore(platform_url, default_settings) as first:
-        assert first.last_migration.applied_versions == [SCHEMA_VERSION]
+        assert first.last_migration.applied_versions == list(range(1, SCHEMA_VERSION + 1))
         assert sorted(first.last_migration.triggers_installed) == ["company", "end_user", "note", "task"]
     with PlatformStore(platform_url, default_settings) as second:
         changes = second.last_migration
@@ -42,7 +44,7 @@ def test_reopen_is_idempotent_and_records_the_version(platform_url: str, default
         assert changes.triggers_installed == []  # already matching: no DDL on the model tables
         with second.engine.connect() as conn:
             versions = conn.execute(sa.select(second.schema.schema_version.c.version)).scalars().all()
-        assert versions == [SCHEMA_VERSION]
+        assert versions == list(range(1, SCHEMA_VERSION + 1))
 
 
 def test_newly_mapped_field_becomes_a_column_and_data_is_kept(platform_url: str, default_settings: Settings) -> None:
@@ -57,7 +59,8 @@ def test_newly_mapped_field_becomes_a_column_and_data_is_kept(platform_url: str,
     ]})
     settings = Settings(sections=[extended if s is account else s for s in default_settings.sections])
     with PlatformStore(platform_url, settings) as store:
-        assert sorted(store.last_migration.added_columns) == ["company.rating", "company.tier_rank"]
+        assert sorted(store.last_migration.added_columns) == [
+            "company.rating", "company.rating__base", "company.tier_rank", "company.tier_rank__base"]
         assert {"rating", "tier_rank"} <= set(columns_of(store, "company"))
         store.write_record("company", {"rating": "Hot", "tier_rank": 2}, origin="user", record_id=record_id)
         row = store.get_record("company", record_id=record_id)
