@@ -117,3 +117,22 @@ def fail(conn: Connection, schema: PlatformSchema, entry_id: int, claim_token: s
         with contextlib.suppress(KeyError):  # the app removed the row itself
             record_errors.set_sync_status(conn, schema, row.model, row.record_id, "error", error)
     return dead
+
+
+def renew(conn: Connection, schema: PlatformSchema, claim_token: str, *, lease_seconds: int,
+          now: datetime | None = None) -> int:
+    """Extend the lease of the rows claimed with `claim_token` (a push that is still working)."""
+    now = now or utc_now()
+    table = schema.outbox
+    return conn.execute(table.update().where(table.c.claim_token == claim_token)
+                        .values(claimed_until=now + timedelta(seconds=lease_seconds))).rowcount
+
+
+def release(conn: Connection, schema: PlatformSchema, ids: list[int], claim_token: str, *,
+            retry_at: datetime) -> int:
+    """Give claimed rows back unsent (their record is being pushed by another run): due again at `retry_at`."""
+    table = schema.outbox
+    if not ids:
+        return 0
+    return conn.execute(table.update().where(table.c.id.in_(ids), table.c.claim_token == claim_token).values(
+        claim_token=None, claimed_until=None, next_attempt_at=retry_at)).rowcount

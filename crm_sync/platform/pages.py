@@ -4,7 +4,7 @@ A page's columns are keyed by platform column (the mapping from Salesforce names
 plus `salesforce_id`, `sf_last_modified` and/or `sf_system_modstamp`, and optionally `deleted`.
 Values are cast to the column types: strings are parsed (Salesforce datetimes such as
 `2024-05-01T12:30:00.000+0000`, `true`/`false`, numbers); an empty string in a non-text column is NULL;
-naive Arrow timestamps are taken as UTC. Columns that are not received (send-only or off) are dropped,
+naive Arrow timestamps are taken as UTC; NUL characters are removed from text. Columns that are not received (send-only or off) are dropped,
 so they are never overwritten; a column the section does not map is an error.
 """
 
@@ -50,7 +50,7 @@ def normalize_page(section: Section, rows: Rows, modstamp_field: str) -> pa.Tabl
             raise ValueError(f"section {section.object}: the page has no {required!r} column")
 
     names = [n for n in targets if n in source.column_names]
-    arrays = [_cast(source.column(n), targets[n], n) for n in names]
+    arrays = [_without_nul(_cast(source.column(n), targets[n], n)) for n in names]
     table = pa.table(dict(zip(names, arrays, strict=True)))
     if "deleted" in names:
         table = table.set_column(names.index("deleted"), "deleted", pc.fill_null(table["deleted"], False))
@@ -95,6 +95,13 @@ def _cast(column: pa.ChunkedArray, target: pa.DataType, name: str) -> pa.Chunked
         return column.cast(target)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError) as exc:
         raise ValueError(f"column {name!r}: cannot convert {source} values to {target}: {exc}") from exc
+
+
+def _without_nul(column: pa.ChunkedArray) -> pa.ChunkedArray:
+    """Text without NUL characters: no database text type holds one (Postgres refuses it)."""
+    if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
+        return pc.replace_substring(column, "\x00", "")
+    return column
 
 
 def _newest_per_id(table: pa.Table, active: str) -> pa.Table:

@@ -28,7 +28,7 @@ import pyarrow as pa
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from crm_sync.platform import cursors, dialect, sync_log
+from crm_sync.platform import claims, cursors, dialect, sync_log
 from crm_sync.platform.pages import MODSTAMP_COLUMNS
 from crm_sync.platform.schema import ORIGINS, PlatformSchema, base_column
 from crm_sync.platform.types import UTCDateTime, sql_type, utc_now
@@ -69,17 +69,24 @@ def apply_page(
     modstamp_field: str,
     cursor: cursors.CursorUpdate | None = None,
     landed_path: str | None = None,
+    links: Mapping[str, int] | None = None,
 ) -> ApplyCounts:
     """Apply one normalized page (see pages.normalize_page) inside the caller's write transaction.
 
     Set-based: the page is bulk-loaded into a temporary staging table, each staged row is classified
     with one UPDATE .. FROM, then one UPDATE, one UPDATE (modstamps only) and one INSERT .. SELECT
     write the model table. The cursor and the landing manifest are updated in the same transaction.
+    `links` (Salesforce Id -> platform id) first gives rows whose create's answer was lost the Id of the
+    record it made, so the page updates them instead of inserting a second row.
     """
     cursors.check_modstamp_field(modstamp_field)
     target = schema.model(section.model)
     received = [f.column for f in section.receive_fields() if f.column in page.column_names]
     dialect.lock(conn, f"crm_sync:apply:{section.model}")
+    for salesforce_id, record_id in (links or {}).items():  # records our own lost creates made
+        conn.execute(target.update().where(target.c.id == record_id, target.c.salesforce_id.is_(None))
+                     .values(salesforce_id=salesforce_id))
+        claims.forget_create(conn, schema, section.model, record_id)
 
     stage = dialect.create_staging(conn, f"crm_stage_{section.model}", [
         sa.Column("salesforce_id", sa.String(18), primary_key=True),
@@ -276,6 +283,20 @@ def mark_deleted(conn: Connection, schema: PlatformSchema, section: Section, sal
             .where(table.c.salesforce_id.in_(chunk), table.c.deleted.is_(sa.false()))
             .values(deleted=True, deleted_at=deleted_at, origin="salesforce", updated_at=utc_now(), **moved))
         marked += result.rowcount
+    return marked
+
+
+def mark_out_of_scope(conn: Connection, schema: PlatformSchema, section: Section, salesforce_ids: Iterable[str],
+                      at: datetime) -> int:
+    """Mark live rows whose Salesforce record left the section's filter (kept, with the time it was seen
+    leaving); a later receive of the record in scope clears the mark. Returns how many were newly marked."""
+    table = schema.model(section.model)
+    ids = sorted(set(salesforce_ids))
+    marked = 0
+    for start in range(0, len(ids), DELETE_CHUNK):
+        marked += conn.execute(table.update().where(
+            table.c.salesforce_id.in_(ids[start:start + DELETE_CHUNK]), table.c.out_of_scope_at.is_(None),
+            table.c.deleted.is_(sa.false())).values(out_of_scope_at=at)).rowcount
     return marked
 
 

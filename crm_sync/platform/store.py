@@ -16,8 +16,9 @@ from typing import Any
 import pyarrow as pa
 import sqlalchemy as sa
 
-from crm_sync.platform import cursors, landing, outbox, record_errors, records, sync_log
+from crm_sync.platform import claims, cursors, landing, outbox, push_state, record_errors, records, sync_log
 from crm_sync.platform.engine import create_platform_engine, platform_url, write_transaction
+from crm_sync.platform.errors import apply_errors_named
 from crm_sync.platform.migrate import SchemaChanges, ensure_schema
 from crm_sync.platform.pages import MODSTAMP_COLUMNS, Rows, normalize_page
 from crm_sync.platform.schema import PlatformSchema
@@ -65,7 +66,8 @@ class PlatformStore:
     # -- receive -----------------------------------------------------------------------------------
     def apply_page(self, section: Section | str, rows: Rows, *, modstamp_field: str,
                    cursor: cursors.CursorUpdate | None = None,
-                   landed_path: str | Path | None = None) -> records.ApplyCounts:
+                   landed_path: str | Path | None = None,
+                   links: Mapping[str, int] | None = None) -> records.ApplyCounts:
         """Apply one received page in ONE transaction (rows, cursor, landing manifest) and count it.
 
         `rows`: an Arrow table or dicts keyed by platform column plus salesforce_id, sf_last_modified,
@@ -76,14 +78,20 @@ class PlatformStore:
         if not resolved.direction.receives:
             raise ValueError(f"section {resolved.object} is {resolved.direction.value!r}: it does not receive")
         page = normalize_page(resolved, rows, modstamp_field)
-        with write_transaction(self.engine) as conn:
+        with apply_errors_named(resolved, page), write_transaction(self.engine) as conn:
             return records.apply_page(conn, self.schema, resolved, page, modstamp_field=modstamp_field,
-                                      cursor=cursor, landed_path=None if landed_path is None else str(landed_path))
+                                      cursor=cursor, landed_path=None if landed_path is None else str(landed_path),
+                                      links=links)
 
     def mark_deleted(self, section: Section | str, salesforce_ids: Iterable[str], deleted_at: datetime) -> int:
         """Mark rows deleted (never removed); return how many were newly marked."""
         with write_transaction(self.engine) as conn:
             return records.mark_deleted(conn, self.schema, self.section(section), salesforce_ids, deleted_at)
+
+    def mark_out_of_scope(self, section: Section | str, salesforce_ids: Iterable[str], at: datetime) -> int:
+        """Mark rows whose record left the section's filter (kept); return how many were newly marked."""
+        with write_transaction(self.engine) as conn:
+            return records.mark_out_of_scope(conn, self.schema, self.section(section), salesforce_ids, at)
 
     def get_cursor(self, section: Section | str, modstamp_field: str) -> datetime | None:
         """Upper bound of the last applied window of a section (None before the first)."""
@@ -180,6 +188,11 @@ class PlatformStore:
                                 lease_seconds=lease_seconds or defaults.claim_lease_seconds,
                                 model=None if model is None else self.section(model).model, now=now)
 
+    def release_outbox(self, ids: Sequence[int], claim_token: str, *, retry_at: datetime) -> int:
+        """Give claimed rows back unsent, due again at `retry_at`."""
+        with write_transaction(self.engine) as conn:
+            return outbox.release(conn, self.schema, list(ids), claim_token, retry_at=retry_at)
+
     def complete_outbox(self, ids: Sequence[int], claim_token: str) -> int:
         """Remove sent rows (only under the caller's claim)."""
         with write_transaction(self.engine) as conn:
@@ -206,6 +219,82 @@ class PlatformStore:
     def records_with_status(self, model: Section | str, status: str) -> list[dict[str, Any]]:
         with self.engine.connect() as conn:
             return record_errors.records_with_status(conn, self.schema, self.section(model).model, status)
+
+    # -- push claims and the last-agreed base ------------------------------------------------------
+    def claim_records(self, model: Section | str, record_ids: Iterable[int], token: str, *,
+                      lease_seconds: int | None = None, now: datetime | None = None) -> dict[int, claims.Claim]:
+        """Claim whole records for a push (those no other live claim holds); see claims.py."""
+        lease = lease_seconds or self.settings.defaults.claim_lease_seconds
+        with write_transaction(self.engine) as conn:
+            return claims.claim(conn, self.schema, self.section(model).model, record_ids, token,
+                                lease_seconds=lease, now=now)
+
+    def renew_claims(self, token: str, *, lease_seconds: int | None = None) -> int:
+        """Extend the leases of a push's record claims and outbox rows (its keep-alive)."""
+        lease = lease_seconds or self.settings.defaults.claim_lease_seconds
+        with write_transaction(self.engine) as conn:
+            renewed = claims.renew(conn, self.schema, token, lease_seconds=lease)
+            outbox.renew(conn, self.schema, token, lease_seconds=lease)
+            return renewed
+
+    def release_claims(self, token: str) -> int:
+        with write_transaction(self.engine) as conn:
+            return claims.release_all(conn, self.schema, token)
+
+    def release_claim(self, model: Section | str, held: claims.Claim, *, create_known: bool) -> bool:
+        with write_transaction(self.engine) as conn:
+            return claims.release(conn, self.schema, held, create_known=create_known)
+
+    def start_create(self, held: claims.Claim, *, key: str | None, values: dict[str, Any], at: datetime) -> bool:
+        with write_transaction(self.engine) as conn:
+            return claims.start_create(conn, self.schema, held, key=key, values=values, at=at)
+
+    def pending_creates(self, model: Section | str,
+                        record_ids: Sequence[int] | None = None) -> dict[int, claims.PendingCreate]:
+        with self.engine.connect() as conn:
+            return claims.pending_creates(conn, self.schema, self.section(model).model, record_ids)
+
+    def acknowledge_push(self, model: Section | str, held: claims.Claim, *, salesforce_id: str | None,
+                         sent: Mapping[str, Any], sent_modstamp: datetime | None, outbox_ids: Sequence[int],
+                         outbox_token: str | None) -> bool:
+        """An accepted write: base := sent values, Id and status stored, claim and outbox rows done."""
+        with write_transaction(self.engine) as conn:
+            return push_state.acknowledge(conn, self.schema, self.section(model), held, salesforce_id=salesforce_id,
+                                          sent=sent, sent_modstamp=sent_modstamp, outbox_ids=outbox_ids,
+                                          outbox_token=outbox_token)
+
+    def take_salesforce_values(self, model: Section | str, record_id: int, values: Mapping[str, Any]) -> None:
+        with write_transaction(self.engine) as conn:
+            push_state.take_salesforce(conn, self.schema, self.section(model), record_id, values)
+
+    def agree_values(self, model: Section | str, record_id: int, values: Mapping[str, Any]) -> None:
+        with write_transaction(self.engine) as conn:
+            push_state.agree(conn, self.schema, self.section(model), record_id, values)
+
+    def store_key(self, model: Section | str, record_id: int, column: str, key: str) -> None:
+        with write_transaction(self.engine) as conn:
+            push_state.store_key(conn, self.schema, self.section(model), record_id, column, key)
+
+    def link_created(self, model: Section | str, record_id: int, salesforce_id: str) -> bool:
+        """A create found in Salesforce: the row gets its Id and the create is known."""
+        section = self.section(model)
+        with write_transaction(self.engine) as conn:
+            linked = push_state.link(conn, self.schema, section, record_id, salesforce_id)
+            claims.forget_create(conn, self.schema, section.model, record_id)
+            return linked
+
+    def pending_rows(self, model: Section | str, *, without_outbox: bool = False) -> list[dict[str, Any]]:
+        """Live rows with a sent column that differs from its base (the nightly push's work); with
+        `without_outbox`, only those no outbox row (waiting or dead) already covers."""
+        section = self.section(model)
+        table = self.table(section)
+        query = (sa.select(table).where(push_state.pending_condition(table, section), table.c.deleted.is_(sa.false()))
+                 .order_by(table.c.id))
+        if without_outbox:
+            box = self.schema.outbox
+            query = query.where(~sa.exists().where(box.c.model == section.model, box.c.record_id == table.c.id))
+        with self.engine.connect() as conn:
+            return [dict(row._mapping) for row in conn.execute(query)]
 
     # -- sync log ----------------------------------------------------------------------------------
     def log_event(self, event: str, *, section: Section | str | None = None, run_id: str | None = None,

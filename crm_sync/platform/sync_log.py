@@ -16,6 +16,7 @@ from crm_sync.platform.types import utc_now
 EVENTS = frozenset({
     "sync_started", "sync_completed", "sync_failed", "records_imported", "records_updated",
     "records_deleted", "records_sent", "record_failed", "health_check", "field_overwritten",
+    "deletes_unverified", "records_out_of_scope",
 })
 
 

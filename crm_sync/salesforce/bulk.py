@@ -77,7 +77,9 @@ def create_query_job(transport: Transport, soql: str, *, include_deleted: bool, 
     """Create a Bulk API 2.0 query (or queryAll) job; its job info."""
     payload = {"operation": "queryAll" if include_deleted else "query", "query": soql,
                "contentType": "CSV", "columnDelimiter": "COMMA", "lineEnding": "LF"}
-    return transport.request("POST", "jobs/query", json=payload, purpose="bulk_query", obj=obj).json()
+    # A second query job is harmless: creating one may be repeated after a lost answer.
+    return transport.request("POST", "jobs/query", json=payload, purpose="bulk_query", obj=obj,
+                             idempotent=True).json()
 
 
 def iter_result_pages(transport: Transport, job_id: str, *, max_records: int, obj: str | None) -> Iterator[bytes]:
@@ -139,8 +141,12 @@ def _needs_text_parse(arrow_type: pa.DataType) -> bool:
 
 
 def format_value(value: object) -> str:
-    """A CSV cell for Bulk API 2.0: null as #N/A, booleans true/false, datetimes in UTC with Z."""
-    if value is None:
+    """A CSV cell for Bulk API 2.0: null as #N/A, booleans true/false, datetimes in UTC with Z.
+
+    An empty string is null too, as sObject Collections store it (Salesforce keeps no empty text). The
+    text `#N/A` itself cannot be written through a CSV (it would be null): see `csv_can_carry`.
+    """
+    if value is None or value == "":
         return NULL_VALUE
     if isinstance(value, bool):
         return "true" if value else "false"
@@ -154,6 +160,11 @@ def format_value(value: object) -> str:
     if isinstance(value, float):
         return repr(value) if value != int(value) or abs(value) >= 1e15 else str(int(value))
     return str(value)
+
+
+def csv_can_carry(row: dict) -> bool:
+    """False when a value would mean something else in an ingest CSV (the text #N/A): send it by REST."""
+    return not any(isinstance(v, str) and v.strip() == NULL_VALUE for v in row.values())
 
 
 def rows_to_csv_chunks(rows: Iterable[dict], max_bytes: int = MAX_UPLOAD_BYTES) -> Iterator[tuple[bytes, int]]:
@@ -204,7 +215,9 @@ def run_ingest_job(
         if not external_id_field:
             raise ValueError("upsert needs external_id_field")
         payload["externalIdFieldName"] = external_id_field
-    job = transport.request("POST", "jobs/ingest", json=payload, purpose="bulk_ingest", obj=obj).json()
+    # An ingest job does nothing until its data is uploaded and closed: creating one may be repeated.
+    job = transport.request("POST", "jobs/ingest", json=payload, purpose="bulk_ingest", obj=obj,
+                            idempotent=True).json()
     upload_path = job.get("contentUrl") or f"jobs/ingest/{job['id']}/batches"
     if upload_path.startswith("services/"):
         upload_path = "/" + upload_path

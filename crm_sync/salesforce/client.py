@@ -197,9 +197,10 @@ class SalesforceClient:
             return []
         if len(subrequests) > composite.COMPOSITE_MAX_SUBREQUESTS:
             raise ValueError(f"a composite request holds at most {composite.COMPOSITE_MAX_SUBREQUESTS} sub-requests")
+        reads_only = all(str(r.get("method", "GET")).upper() == "GET" for r in subrequests)
         body = self.transport.request("POST", "composite", json={"allOrNone": all_or_none,
                                                                  "compositeRequest": subrequests},
-                                      purpose="composite").json()
+                                      purpose="composite", idempotent=reads_only).json()
         return list(body.get("compositeResponse", []))
 
     # --- writes -------------------------------------------------------------------------------
@@ -277,7 +278,8 @@ class SalesforceClient:
         ]
         answers = self.transport.request("POST", "composite", json={"allOrNone": False,
                                                                     "compositeRequest": subrequests},
-                                         purpose=f"collections_{operation}", obj=obj).json()["compositeResponse"]
+                                         purpose=f"collections_{operation}", obj=obj,
+                                         idempotent=method != "POST").json()["compositeResponse"]
         written, read = answers[0], answers[1]
         if int(written.get("httpStatusCode", 0)) >= 400:
             error = (written.get("body") or [{}])[0]

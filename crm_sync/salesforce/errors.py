@@ -41,6 +41,13 @@ class SalesforceConnectionError(SalesforceError):
         return (_rebuild, (type(self), (str(self),), {"host": self.host}))
 
 
+class OutcomeUnknown(SalesforceConnectionError):
+    """A request that is not safe to repeat (a create) may have reached Salesforce, but no answer came back.
+
+    It was not sent again: the caller must find out whether it took effect before trying again.
+    """
+
+
 class SalesforceAuthError(SalesforceError):
     """Salesforce refused the credentials (login failed, or re-login after an expired session failed)."""
 

@@ -2,6 +2,8 @@
 
 `Transport.request` counts the call (`ApiCallCounter`), retries transient failures with backoff
 (5xx, UNABLE_TO_LOCK_ROW, connection errors), logs in again once on an expired session, raises
+`OutcomeUnknown` instead of retrying a request that is not idempotent (a POST that creates) once it may
+have reached Salesforce (a read timeout or a connection dropped after sending), raises
 `ApiLimitReached` at once on REQUEST_LIMIT_EXCEEDED, remembers the last `Sforce-Limit-Info`, and
 turns every other failure into `SalesforceApiError`. The simple-salesforce `Salesforce` object holds
 the session, headers and base URLs; no secret ever reaches an exception text.
@@ -21,12 +23,14 @@ from urllib.parse import urljoin
 
 import requests
 from simple_salesforce import Salesforce
+from urllib3.exceptions import NameResolutionError, NewConnectionError
 
 from crm_sync.salesforce import auth
 from crm_sync.salesforce.accounting import ApiCallCounter
 from crm_sync.salesforce.config import SalesforceConfig
 from crm_sync.salesforce.errors import (
     ApiLimitReached,
+    OutcomeUnknown,
     SalesforceApiError,
     SalesforceAuthError,
     SalesforceConfigError,
@@ -60,6 +64,17 @@ def error_entries(response: requests.Response) -> list[dict]:
             entries.append({"errorCode": str(item["error"]), "message": str(item.get("error_description", "")),
                             "fields": []})
     return entries or [{"errorCode": f"HTTP_{response.status_code}", "message": str(body)[:300], "fields": []}]
+
+
+def may_have_been_sent(exc: Exception) -> bool:
+    """False only when the connection was never made (refused, DNS, connect timeout): nothing was sent."""
+    if isinstance(exc, requests.exceptions.ConnectTimeout):
+        return False
+    if isinstance(exc, requests.ConnectionError) and not isinstance(exc, requests.exceptions.ChunkedEncodingError):
+        reason = getattr(exc.args[0], "reason", None) if exc.args else None
+        if isinstance(reason, NewConnectionError | NameResolutionError):
+            return False
+    return True
 
 
 def _reason(exc: Exception) -> str:
@@ -167,8 +182,14 @@ class Transport:
         json: Any = None,
         data: bytes | str | None = None,
         headers: dict[str, str] | None = None,
+        idempotent: bool | None = None,
     ) -> requests.Response:
-        """Send one logical request (with its retries); the response of status < 300, or raise."""
+        """Send one logical request (with its retries); the response of status < 300, or raise.
+
+        `idempotent` (default: every method but POST) says whether sending the request twice is safe; a
+        request that is not is retried only when it certainly never left (a refused or timed-out connect).
+        """
+        idempotent = method.upper() != "POST" if idempotent is None else idempotent
         attempt = 0
         relogged = False
         while True:
@@ -186,6 +207,10 @@ class Transport:
             except requests.exceptions.SSLError as exc:
                 raise self._tls_error(exc) from None
             except (requests.ConnectionError, requests.Timeout) as exc:
+                if not idempotent and may_have_been_sent(exc):
+                    raise OutcomeUnknown(
+                        f"salesforce {purpose}: {_reason(exc)} after the request was sent; not sent again "
+                        "(it is not idempotent): its outcome is unknown", host=sf.sf_instance) from None
                 if not self.policy.can_retry(attempt):
                     raise self._connection_error(exc, attempt, sf.sf_instance) from None
                 log.info("salesforce %s: %s, retrying (attempt %d)", purpose, _reason(exc), attempt)

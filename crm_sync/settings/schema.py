@@ -173,6 +173,9 @@ class Section(_Strict):
         problem = condition_problem(value)
         if problem:
             raise ValueError(problem)
+        from crm_sync.settings.filters import parse_filter
+
+        parse_filter(value.strip())  # the reader the send side evaluates it with
         return value.strip()
 
     @field_validator("fields")

@@ -28,11 +28,13 @@ from crm_sync.salesforce import soql
 from crm_sync.salesforce.client import SalesforceClient
 from crm_sync.settings import Section
 from crm_sync.sync.mapping import receive_fields, to_platform_page, with_filter
+from crm_sync.sync.send import creates
 from crm_sync.sync.windows import Window, incremental_window, partition_window
 
 log = logging.getLogger(__name__)
 
 Api = Literal["none", "rest", "bulk"]
+DELETED_WINDOW = timedelta(days=15)  # how far back Salesforce's `deleted` resource answers
 
 
 @dataclass
@@ -114,10 +116,48 @@ class Receiver:
         with self._measured(result):
             self._receive(section, window_where(section, window, modstamp_field), result, land_day=days[0],
                           cursor=final_cursor, run_id=run_id)
+            if section.filter:
+                self._mark_out_of_scope(section, window, modstamp_field, run_id)
         result.cursor = window.end
         log.info("received %s %s..%s: %s", section.object, window.start.isoformat(), window.end.isoformat(),
                  result.counts)
         return result
+
+    def _mark_out_of_scope(self, section: Section, window: Window, modstamp_field: str,
+                           run_id: str | None) -> None:
+        """Records changed in the window that no longer meet the section's filter: kept, marked out of scope."""
+        where = [soql.window_condition(modstamp_field, window.start, window.end), f"NOT ({section.filter})"]
+        ids = [r["Id"] for r in self.client.query_records(soql.select(section.object, ["Id"], where))]
+        if not ids:
+            return
+        marked = self.store.mark_out_of_scope(section, ids, self.clock())
+        if marked:
+            self.store.log_event("records_out_of_scope", section=section, run_id=run_id, count=marked)
+
+    def receive_deletes(self, section: Section, window: Window, *, run_id: str | None = None) -> int:
+        """Mark the records Salesforce deleted in `window` that queryAll may never show (hard deletes, an
+        emptied recycle bin), from the `deleted` resource; return how many were newly marked.
+
+        That resource reaches back DELETED_WINDOW (15 days): an older part of the window is logged as
+        `deletes_unverified` (a full fetch and the reconciliation check find what it missed).
+        """
+        now = self.clock()
+        earliest = now - DELETED_WINDOW + timedelta(minutes=1)
+        start, end = max(window.start, earliest), min(window.end, now)
+        if window.start < earliest:
+            self.store.log_event("deletes_unverified", section=section, run_id=run_id, details={
+                "from": window.start.isoformat(), "to": earliest.isoformat(),
+                "reason": "Salesforce keeps deleted records' Ids for 15 days only"})
+        if end - start < timedelta(minutes=1):  # the resource's resolution is one minute
+            start = end - timedelta(minutes=1)
+        deleted = self.client.deleted(section.object, start, end)
+        marked = 0
+        by_time: dict[datetime, list[str]] = {}
+        for record_id, deleted_at in deleted:
+            by_time.setdefault(deleted_at, []).append(record_id)
+        for deleted_at, ids in by_time.items():
+            marked += self.store.mark_deleted(section, ids, deleted_at)
+        return marked
 
     def receive_where(self, section: Section, where: str, *, modstamp_field: str, run_id: str | None = None,
                       land_day: date | None = None) -> ReceiveResult:
@@ -149,15 +189,17 @@ class Receiver:
                 result.counts += self.store.apply_page(section, [], modstamp_field=modstamp_field, cursor=cursor)
             return
         result.api = "bulk" if expected > self.defaults.bulk_threshold else "rest"
+        pending = list(self.store.pending_creates(section).values()) if section.sends else []
         for page_no, page, is_last in _with_last(self._fetch(section, where, result.api, expected)):
             result.pages += 1
             result.fetched += page.num_rows
             landed = self.store.land_page(section, land_day, page, page_no=page_no, run_id=run_id,
                                           window_start=result.window.start, window_end=result.window.end,
                                           modstamp_field=modstamp_field)
+            links = creates.match_created(section, pending, page.to_pylist()) if pending else None
             result.counts += self.store.apply_page(
                 section, to_platform_page(section, page), modstamp_field=modstamp_field,
-                cursor=cursor if is_last else None, landed_path=landed)
+                cursor=cursor if is_last else None, landed_path=landed, links=links)
 
     def _fetch(self, section: Section, where: str, api: Api, expected: int) -> Iterator[pa.Table]:
         query = soql.select(section.object, receive_fields(section), where)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from crm_sync.platform import PlatformStore
+from crm_sync.platform import ApplyCounts, PlatformStore
 from crm_sync.salesforce.client import SalesforceClient
 from crm_sync.sync.preflight import check_sections
 from crm_sync.sync.receive import Receiver, ReceiveResult
@@ -21,7 +21,12 @@ def receive_days(client: SalesforceClient, store: PlatformStore, section_name: s
     """
     section = store.section(section_name)
     field = modstamp_field or store.settings.defaults.modstamp_field
-    check_sections(client, store.settings, [section])
+    try:
+        check_sections(client, store.settings, [section])
+    except Exception as exc:
+        store.log_event("sync_failed", section=section, run_id=run_id,
+                        details={"stage": "preflight", "error": f"{type(exc).__name__}: {exc}"})
+        raise
     receiver = Receiver(client, store)
     window = receiver.plan_window(section, first_day, last_day, incremental=incremental, modstamp_field=field)
     store.log_event("sync_started", section=section, run_id=run_id,
@@ -30,6 +35,9 @@ def receive_days(client: SalesforceClient, store: PlatformStore, section_name: s
     try:
         result = receiver.receive_window(section, window, modstamp_field=field, run_id=run_id,
                                          days=(first_day, last_day))
+        if incremental and not window.empty:
+            hard = receiver.receive_deletes(section, window, run_id=run_id)
+            result.counts = result.counts + ApplyCounts(deleted=hard)
     except Exception as exc:
         store.log_event("sync_failed", section=section, run_id=run_id,
                         details={"error": f"{type(exc).__name__}: {exc}"})

@@ -2,7 +2,7 @@
 
 - capture.py: how an application writes with an origin (user | system), and `edit_record` for demos/tests;
 - outbox_batches.py: claim outbox rows with a lease, merge them per record, group by model;
-- rules.py / inclusion.py: what is never sent (no email, outside the filter, a required field missing,
+- rules.py / settings/filters.py: what is never sent (no email, outside the filter, a required field missing,
   a duplicate email), stored as the record's sync status;
 - matching.py: an end_user without a Salesforce Id is matched by email to a Contact or Lead first;
 - conflicts.py: when both sides changed a field since the last sync, the section's rule decides;

@@ -1,18 +1,17 @@
-"""Conflicts: both sides changed the same field since the last sync; the section's rule decides.
+"""Conflicts at push time, decided per field against the last-agreed base.
 
-Before an update is written, the Salesforce values of its fields are read (composite: up to 5 queries of
-200 Ids in ONE API call). A field is in conflict when Salesforce's record changed after the version the
-platform last saw (`LastModifiedDate` newer than the row's `sf_last_modified`; a row never received has
-no such version and is not checked) and its value differs from the platform's. Then:
-- a one-way (send-only) field: the platform owns it and wins;
-- a two-way field: the section's `conflict` rule: `newest_wins` (default) compares the platform change's
-  time with Salesforce's LastModifiedDate; `platform_wins` / `salesforce_wins` always pick that side.
-When Salesforce wins, the field is not sent and its value is written to the platform (origin
-`salesforce`: no outbox row). Every overwritten value is logged with both values (sync log).
-Known limit: Salesforce tells when a record changed, not which field; a field whose value differs counts as
-changed there. So with `newest_wins`, a platform edit of F made before a Salesforce edit of another field G
-loses F (the platform takes Salesforce's F, logged with both values). Field precision needs the value at
-the last sync, which the outbox does not keep (names of changed columns only).
+Before an update is written, Salesforce's current values of the fields to send are read (composite: up
+to 5 queries of 200 Ids in ONE API call), with LastModifiedDate and SystemModstamp. For each field the
+platform changed (current <> base):
+- Salesforce still holds the base: only the platform changed it: it is sent;
+- Salesforce already holds the platform's value: both agree: nothing is sent, the base moves;
+- Salesforce holds a third value: both changed it. A one-way (send-only) field: the platform owns it.
+  A two-way field: the section's `conflict` rule: `newest_wins` (default) compares the platform change's
+  time with Salesforce's latest modstamp (SystemModstamp too, so an automation's change counts);
+  `platform_wins` / `salesforce_wins` always pick that side.
+When Salesforce wins, the field is not sent and its value becomes the platform's current and base value
+(origin `salesforce`: no outbox row). Every overwritten value is logged with both values (sync log).
+Different fields of one record never conflict: only fields both sides changed are compared.
 """
 
 from __future__ import annotations
@@ -22,6 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from crm_sync.platform.schema import base_column
 from crm_sync.salesforce import soql
 from crm_sync.salesforce.client import SalesforceClient
 from crm_sync.settings import ConflictRule, Direction, Section
@@ -53,16 +53,18 @@ class Overwrite:
 
 @dataclass
 class Decision:
-    """What to send for one record after the conflict check, and what to take from Salesforce."""
+    """What to send for one record after the conflict check, what to take from Salesforce, what both hold."""
 
     send: list[str]
     take: dict[str, Any]
+    agreed: dict[str, Any]
     overwrites: list[Overwrite]
 
 
 def read_current(client: SalesforceClient, obj: str, ids: Sequence[str], fields: Sequence[str]) -> dict[str, dict]:
     """Salesforce Id -> {field: value, LastModifiedDate} of these records, 1,000 records per API call."""
-    names = ["Id", "LastModifiedDate", *[f for f in fields if f.lower() not in ("id", "lastmodifieddate")]]
+    stamps = ("id", "lastmodifieddate", "systemmodstamp")
+    names = ["Id", "LastModifiedDate", "SystemModstamp", *[f for f in fields if f.lower() not in stamps]]
     found: dict[str, dict] = {}
     chunks = [list(ids[i:i + IDS_PER_QUERY]) for i in range(0, len(ids), IDS_PER_QUERY)]
     for start in range(0, len(chunks), QUERIES_PER_CALL):
@@ -79,18 +81,19 @@ def read_current(client: SalesforceClient, obj: str, ids: Sequence[str], fields:
 
 def decide(section: Section, row: dict[str, Any], columns: Sequence[str], current: dict | None,
            changed_at: datetime | None) -> Decision:
-    """Which of `columns` to send for this row, given Salesforce's current record (None: not read)."""
-    decision = Decision(send=[], take={}, overwrites=[])
-    last_seen = row.get("sf_last_modified")
-    sf_modified = parse_datetime(current["LastModifiedDate"]) if current and current.get("LastModifiedDate") else None
-    changed_there = sf_modified is not None and last_seen is not None and sf_modified > last_seen
+    """Which of `columns` (the platform's changes) to send, given Salesforce's current record (None: not read)."""
+    decision = Decision(send=[], take={}, agreed={}, overwrites=[])
+    sf_modified = latest_modstamp(current)
     for column in columns:
         mapping = section.field_for_column(column)
-        if current is None or not changed_there or mapping.salesforce not in current:
+        if current is None or mapping.salesforce not in current:
             decision.send.append(column)
             continue
         theirs = current[mapping.salesforce]
         if same_value(row.get(column), theirs, mapping.type):
+            decision.agreed[column] = row.get(column)
+            continue
+        if same_value(row.get(base_column(column)), theirs, mapping.type):
             decision.send.append(column)
             continue
         winner, reason = _winner(section, section.direction_of(mapping), changed_at, sf_modified)
@@ -103,15 +106,22 @@ def decide(section: Section, row: dict[str, Any], columns: Sequence[str], curren
     return decision
 
 
+def latest_modstamp(current: dict | None) -> datetime | None:
+    """The later of Salesforce's LastModifiedDate and SystemModstamp (automation moves only the latter)."""
+    stamps = [parse_datetime(current[k]) for k in ("LastModifiedDate", "SystemModstamp")
+              if current and current.get(k)]
+    return max(stamps) if stamps else None
+
+
 def _winner(section: Section, direction: Direction, changed_at: datetime | None,
-            sf_modified: datetime) -> tuple[str, str]:
+            sf_modified: datetime | None) -> tuple[str, str]:
     if direction is Direction.SEND:
         return "platform", "one-way field: the platform owns it"
     if section.conflict is ConflictRule.PLATFORM_WINS:
         return "platform", "rule platform_wins"
     if section.conflict is ConflictRule.SALESFORCE_WINS:
         return "salesforce", "rule salesforce_wins"
-    if changed_at is not None and changed_at < sf_modified:
+    if changed_at is not None and sf_modified is not None and changed_at < sf_modified:
         return "salesforce", "newest_wins: Salesforce changed it later"
     return "platform", "newest_wins: the platform changed it later"
 

@@ -1,9 +1,11 @@
-"""The nightly push (records whose last write was `system`) and the push of every record of one model.
+"""The nightly push (what the system changed) and the push of every record of one model.
 
-Nightly: for each sending section among NIGHTLY_MODELS, the rows whose last write had origin `system`
-after the start of the previous completed nightly push, plus system rows whose last send failed (so a
-failure is retried the next night). The start time of each completed nightly push is kept in the sync
-log (`sync_completed` with details {"push": "nightly", "started_at": ...}).
+Nightly: for each sending section among NIGHTLY_MODELS, every live record with a sent field whose current
+value differs from its last-agreed base and that no outbox row covers (those go out within seconds, or
+wait as dead letters until the record changes). Whatever wrote the record last, a `system` change is
+never dropped: a receive of another field leaves it pending, and a failed send stays pending for the next
+night. The start time of each completed nightly push is kept in the sync log (`sync_completed` with
+details {"push": "nightly", "started_at": ...}).
 """
 
 from __future__ import annotations
@@ -41,15 +43,12 @@ def nightly_push(client: SalesforceClient, store: PlatformStore, *, run_id: str 
                  models: Sequence[str] = NIGHTLY_MODELS) -> dict[str, PushResult]:
     """Push the `system` changes newer than the last nightly push; one result per section."""
     started_at = utc_now()
-    since = last_nightly_start(store)
-    store.log_event("sync_started", run_id=run_id, details={"push": "nightly", "since": since})
+    store.log_event("sync_started", run_id=run_id, details={"push": "nightly", "since": last_nightly_start(store)})
     results: dict[str, PushResult] = {}
     pusher = Pusher(client, store, run_id=run_id)
     try:
         for section in nightly_sections(store, models):
-            rows = [r for r in store.changed_by_system(section, None)
-                    if since is None or r["updated_at"] > since or r.get("sync_status") == "error"]
-            results[section.model] = pusher.push_rows(section, rows)
+            results[section.model] = pusher.push_rows(section, store.pending_rows(section, without_outbox=True))
     except Exception as exc:
         store.log_event("sync_failed", run_id=run_id, details={"push": "nightly", "error": f"{exc}"})
         raise
@@ -78,7 +77,7 @@ def push_model(client: SalesforceClient, store: PlatformStore, model: str, *, ru
         if not rows:
             break
         last_id = rows[-1]["id"]
-        _add(total, pusher.push_rows(section, rows))
+        _add(total, pusher.push_rows(section, rows, every_column=True))
     store.log_event("sync_completed", section=section, run_id=run_id, count=total.sent,
                     details={"push": "model", **total.metadata()})
     return total

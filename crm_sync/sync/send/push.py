@@ -1,31 +1,42 @@
 """The push: platform records to Salesforce, with a result per record.
 
 One push works section by section in sync order (companies before end users):
-1. rules (rules.py) and, for records not yet in Salesforce, matching by email (matching.py);
-2. for updates, the conflict check (conflicts.py: one composite read per 1,000 records);
-3. the write: sObject Collections in chunks of `push_chunk_size` (200, allOrNone=false), or one Bulk API
-   2.0 ingest job when the section has more than `push_bulk_threshold` records to write;
-4. the acknowledgement per record: success stores the Salesforce Id and `sync_status = ok` (without
-   changing `origin`, so nothing enters the outbox) and removes the record's outbox rows; a failure keeps
-   Salesforce's statusCode, message and fields, counts the attempt and backs off (a dead letter after
-   `max_attempts`); a rule keeps the record out with `sync_status = skipped:<reason>`.
+1. claim: whole records, with a fencing version (platform/claims.py); a record another live push holds is
+   left to it (its outbox rows are given back). The leases are renewed while the push runs;
+2. what to send: every sent field whose current value differs from the last-agreed base, whoever wrote it
+   (an outbox row says *when* to push, never *what*); a record not in Salesforce yet sends every value;
+3. rules (rules.py) and, for records not yet in Salesforce, matching by email (matching.py);
+4. for updates, the conflict check per field against the base (conflicts.py: one composite read per
+   1,000 records);
+5. the record's current values are read again, right before the write: sObject Collections in chunks of
+   `push_chunk_size` (200, allOrNone=false), or one Bulk API 2.0 ingest job above `push_bulk_threshold`;
+6. the acknowledgement per record (platform/push_state.py): the base of each sent field becomes the value
+   sent, the Salesforce Id and `sync_status = ok` are stored, and (only while the claim's fence holds) the
+   claim and its outbox rows are removed. A failure keeps Salesforce's statusCode, message and fields,
+   counts the attempt and backs off (a dead letter after `max_attempts`); a rule keeps the record out with
+   `sync_status = skipped:<reason>`.
 
-Creating is idempotent: a new record is written as an UPSERT by its external Id field (External_Id__c on
-Account and Contact): the platform's own value, else the stable key `crm_sync:<model>:<platform id>`. A run
-that dies after Salesforce wrote the record but before the platform heard back leaves the outbox rows
-claimed; the next run (after the lease) upserts with the same key, finds the record and updates it
-instead of creating a second one. (Several platform databases writing to one org must use different key
-namespaces: `$CRM_SYNC_KEY_NAMESPACE`, default `crm_sync`, replaces the first part of the key.) Sections without an external Id field are created with plain creates
-(no such guarantee). Errors of the request as a whole (5xx after the client's retries, an expired session
-that cannot be renewed, the API limit) become per-record failures of that chunk: retried later, never lost.
+Creating is idempotent for every object. With an external Id field (External_Id__c on Account and
+Contact) a create is an UPSERT by the record's key: the platform's own value, else the stable key
+`crm_sync:<model>:<platform id>`, stored on the platform row before the write (ids are never reused).
+Every create is recorded as pending (with its time and values) before it is written; a create whose
+outcome is unknown (the run died, or the answer was lost: the transport never re-sends a create) is
+looked up in Salesforce before it is tried again (creates.py), and a receive that meets the record links
+it. (Several platform databases writing to one org must use different key namespaces:
+`$CRM_SYNC_KEY_NAMESPACE`, default `crm_sync`.) Errors of the request as a whole (5xx after the client's
+retries, an expired session that cannot be renewed, the API limit) become per-record failures of that
+chunk: retried later, never lost.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import os
+import threading
 import time
+import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -34,12 +45,13 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from crm_sync.platform import PlatformStore
+from crm_sync.platform import PlatformStore, push_state
+from crm_sync.platform.claims import Claim
 from crm_sync.platform.types import utc_now
-from crm_sync.salesforce import RecordResult, SalesforceError, soql
+from crm_sync.salesforce import OutcomeUnknown, RecordResult, SalesforceError, bulk, soql
 from crm_sync.salesforce.client import SalesforceClient
 from crm_sync.settings import Section
-from crm_sync.sync.send import conflicts, rules
+from crm_sync.sync.send import conflicts, creates, rules
 from crm_sync.sync.send.matching import match_by_email
 from crm_sync.sync.send.outbox_batches import Batch, PendingChange, chunked, claim_batch, group_by_model
 from crm_sync.sync.send.values import parse_datetime, payload
@@ -51,6 +63,8 @@ READ_BACK = ("LastModifiedDate", "LastModifiedById")
 CONFLICT_EVENT = "field_overwritten"  # the sync log event of a value overwritten by a conflict rule
 KEY_NAMESPACE_ENV = "CRM_SYNC_KEY_NAMESPACE"
 ROWS_PER_SELECT = 500
+BUSY_RETRY_SECONDS = 5  # outbox rows of a record another push holds are due again after this
+OUTCOME_UNKNOWN = "OUTCOME_UNKNOWN"  # a write that may have reached Salesforce without an answer
 MAX_REPORTED_ERRORS = 20
 
 
@@ -66,6 +80,10 @@ class PushItem:
     key: str | None = None  # the external Id value of an upsert
     body: dict[str, Any] = field(default_factory=dict)
     last_modified: datetime | None = None  # Salesforce's LastModifiedDate of our write, when read back
+    claim: Claim | None = None
+    agreed: dict[str, Any] = field(default_factory=dict)  # values both sides already hold
+    sent: dict[str, Any] = field(default_factory=dict)  # column -> the value written
+    forced: bool = False  # the platform's values override Salesforce's (no conflict check)
 
     @property
     def record_id(self) -> int:
@@ -101,39 +119,78 @@ class PushResult:
                 "skip_reasons": dict(self.skip_reasons), "errors": self.errors}
 
 
-class _OutboxAck:
-    """Acknowledges to the outbox: sent rows are removed, failed ones get attempts + 1 and a backoff."""
+class _Ack:
+    """Acknowledges a push: successes move the base and end the claim; failures are counted and retried.
 
-    def __init__(self, store: PlatformStore, claim_token: str, now: Callable[[], datetime]) -> None:
-        self.store, self.token, self.now = store, claim_token, now
+    `outbox_token` is set for pushes of claimed outbox rows (their rows are removed on success, get
+    attempts + 1 and a backoff on failure); other pushes (nightly, push one model) record failures on the
+    record's sync status only.
+    """
+
+    def __init__(self, store: PlatformStore, outbox_token: str | None, now: Callable[[], datetime]) -> None:
+        self.store, self.outbox_token, self.now = store, outbox_token, now
 
     def done(self, items: Sequence[PushItem]) -> None:
-        ids = [i for item in items for i in item.entry_ids]
-        for chunk in chunked(ids, ROWS_PER_SELECT):
-            self.store.complete_outbox(list(chunk), self.token)
+        """Nothing left to send for these records (removed, skipped by a rule): their rows are done."""
+        if self.outbox_token is not None:
+            ids = [i for item in items for i in item.entry_ids]
+            for chunk in chunked(ids, ROWS_PER_SELECT):
+                self.store.complete_outbox(list(chunk), self.outbox_token)
 
-    def failed(self, section: Section, item: PushItem, error: dict[str, Any]) -> bool:
+    def succeeded(self, section: Section, item: PushItem) -> bool:
+        """Store an accepted write; False when the record is linked to another platform row already."""
+        try:
+            self.store.acknowledge_push(section, item.claim, salesforce_id=item.target_id,
+                                        sent={**item.agreed, **item.sent}, sent_modstamp=item.last_modified,
+                                        outbox_ids=item.entry_ids, outbox_token=self.outbox_token)
+            return True
+        except sa.exc.IntegrityError:  # another platform row already holds this Salesforce Id
+            self.store.set_sync_status(section, item.record_id, "error", {
+                "statusCode": "DUPLICATE_PLATFORM_RECORD",
+                "message": f"another {section.model} record is linked to {item.target_id}", "fields": []})
+            self.done([item])
+            self.store.release_claim(section, item.claim, create_known=True)
+            return False
+
+    def failed(self, section: Section, item: PushItem, error: dict[str, Any], *, outcome_unknown: bool) -> bool:
+        """Record a failed attempt; True when the record's change is now a dead letter."""
+        if item.claim is not None:
+            self.store.release_claim(section, item.claim, create_known=not outcome_unknown)
+        if self.outbox_token is None:
+            self.store.set_sync_status(section, item.record_id, "error", error)
+            return False
         dead = False
         for entry_id in item.entry_ids:
             try:
-                dead = self.store.fail_outbox(entry_id, self.token, error, now=self.now()) or dead
+                dead = self.store.fail_outbox(entry_id, self.outbox_token, error, now=self.now()) or dead
             except KeyError:  # the lease ran out and another run holds the row now
                 log.warning("outbox row %s is no longer claimed by this run", entry_id)
         return dead
 
 
-class _RecordsAck:
-    """Acknowledges a push of records that did not come from the outbox (nightly, push one model)."""
+class _KeepAlive:
+    """Renews a push's leases (record claims and outbox rows) every third of the lease while it runs."""
 
-    def __init__(self, store: PlatformStore) -> None:
-        self.store = store
+    def __init__(self, store: PlatformStore, token: str) -> None:
+        self.store, self.token = store, token
+        self.interval = max(1.0, store.settings.defaults.claim_lease_seconds / 3)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"push-lease-{token[:8]}", daemon=True)
 
-    def done(self, items: Sequence[PushItem]) -> None:
-        return None
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                self.store.renew_claims(self.token)
+            except Exception:  # a missed renewal costs only the lease, never the push
+                log.warning("could not renew the push's leases", exc_info=True)
 
-    def failed(self, section: Section, item: PushItem, error: dict[str, Any]) -> bool:
-        self.store.set_sync_status(section, item.record_id, "error", error)
-        return False
+    def __enter__(self) -> _KeepAlive:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
 
 
 class Pusher:
@@ -152,39 +209,73 @@ class Pusher:
 
     # -- entry points --------------------------------------------------------------------------------
     def push_batch(self, batch: Batch) -> PushResult:
-        """Push the records of claimed outbox rows: on update only the changed send columns."""
+        """Push the records of claimed outbox rows: every field each record changed since its base."""
         started, calls = time.monotonic(), self.client.api_calls.total
         result = PushResult()
-        ack = _OutboxAck(self.store, batch.claim_token, self.clock)
+        ack = _Ack(self.store, batch.claim_token, self.clock)
         grouped = group_by_model(batch.changes())
-        for section in self._sending_sections(grouped):
-            changes = grouped.pop(section.model)
-            rows = load_rows(self.store, section, [c.record_id for c in changes])
-            items, missing = [], []
-            for change in changes:
-                row = rows.get(change.record_id)
-                if row is None:
-                    missing.append(PushItem({"id": change.record_id}, [], change.entry_ids))
-                    continue
-                items.append(self._item_for_change(section, row, change))
-            ack.done(missing)  # the app removed the record: nothing left to send
-            self._push_section(section, items, ack, result)
-        for model, changes in grouped.items():  # a model that no longer sends: its rows are done
-            log.warning("outbox rows of %s dropped: the model does not send", model)
-            ack.done([PushItem({"id": c.record_id}, [], c.entry_ids) for c in changes])
+        with _KeepAlive(self.store, batch.claim_token):
+            try:
+                for section in self._sending_sections(grouped):
+                    changes = {c.record_id: c for c in grouped.pop(section.model)}
+                    held = self._claim(section, list(changes), batch.claim_token)
+                    busy = [c for record_id, c in changes.items() if record_id not in held]
+                    self.store.release_outbox([i for c in busy for i in c.entry_ids], batch.claim_token,
+                                              retry_at=self.clock() + timedelta(seconds=BUSY_RETRY_SECONDS))
+                    rows = load_rows(self.store, section, list(held))
+                    items, missing = [], []
+                    for record_id, claim in held.items():
+                        change = changes[record_id]
+                        row = rows.get(record_id)
+                        item = PushItem(row or {"id": record_id}, [], list(change.entry_ids), change.changed_at,
+                                        claim=claim)
+                        if row is None:
+                            missing.append(item)
+                            continue
+                        item.columns = push_state.pending_columns(section, row)
+                        items.append(item)
+                    self._done_without_write(section, missing, ack)  # the app removed the record
+                    self._push_section_alone(section, items, ack, result)
+                for model, changes in grouped.items():  # a model that no longer sends: its rows are done
+                    log.warning("outbox rows of %s dropped: the model does not send", model)
+                    ack.done([PushItem({"id": c.record_id}, [], c.entry_ids) for c in changes])
+            finally:
+                self.store.release_claims(batch.claim_token)
         return self._finish(result, started, calls)
 
-    def push_rows(self, section: Section, rows: Iterable[dict[str, Any]]) -> PushResult:
-        """Push whole records (every send column), e.g. the nightly push or a push of one model."""
+    def push_rows(self, section: Section, rows: Iterable[dict[str, Any]], *, every_column: bool = False
+                  ) -> PushResult:
+        """Push whole records: the fields they changed since their base (the nightly push), or with
+        `every_column` every send field, the platform's values overriding Salesforce's (a push of one
+        model by hand: no conflict check)."""
         started, calls = time.monotonic(), self.client.api_calls.total
         result = PushResult()
-        send_columns = [f.column for f in section.send_fields()]
-        items = [PushItem(dict(row), list(send_columns), changed_at=row.get("updated_at")) for row in rows]
-        for item in items:
-            if not item.row.get("salesforce_id"):
-                item.columns = [c for c in send_columns if item.row.get(c) is not None]
-        self._push_section(section, items, _RecordsAck(self.store), result)
+        token = uuid.uuid4().hex
+        with _KeepAlive(self.store, token):
+            try:
+                wanted = [row["id"] for row in rows]
+                held = self._claim(section, wanted, token)
+                fresh = load_rows(self.store, section, list(held))
+                items = []
+                for record_id, claim in held.items():
+                    row = fresh.get(record_id)
+                    if row is None:
+                        continue
+                    columns = push_state.pending_columns(section, row)
+                    if every_column and row.get("salesforce_id"):
+                        columns = [f.column for f in section.send_fields()]
+                    items.append(PushItem(row, columns, changed_at=row.get("updated_at"), claim=claim,
+                                          forced=every_column))
+                self._push_section_alone(section, items, _Ack(self.store, None, self.clock), result)
+            finally:
+                self.store.release_claims(token)
         return self._finish(result, started, calls)
+
+    def _claim(self, section: Section, record_ids: list[int], token: str) -> dict[int, Claim]:
+        held: dict[int, Claim] = {}
+        for chunk in chunked(sorted(set(record_ids)), ROWS_PER_SELECT):
+            held.update(self.store.claim_records(section, list(chunk), token, now=self.clock()))
+        return held
 
     def _finish(self, result: PushResult, started: float, calls: int) -> PushResult:
         result.api_calls = self.client.api_calls.total - calls
@@ -194,18 +285,30 @@ class Pusher:
     def _sending_sections(self, grouped: dict[str, list[PendingChange]]) -> list[Section]:
         return [s for s in self.store.settings.in_order() if s.sends and s.model in grouped]
 
-    @staticmethod
-    def _item_for_change(section: Section, row: dict[str, Any], change: PendingChange) -> PushItem:
-        send_columns = [f.column for f in section.send_fields()]
-        if row.get("salesforce_id"):
-            columns = [c for c in send_columns if c in change.changed_columns]
-        else:
-            columns = [c for c in send_columns if row.get(c) is not None]
-        return PushItem(row, columns, list(change.entry_ids), change.changed_at)
+    def _done_without_write(self, section: Section, items: Sequence[PushItem], ack: _Ack) -> None:
+        ack.done(items)
+        for item in items:
+            if item.claim is not None:
+                self.store.release_claim(section, item.claim, create_known=False)
 
     # -- one section -------------------------------------------------------------------------------
-    def _push_section(self, section: Section, items: list[PushItem], ack: _OutboxAck | _RecordsAck,
-                      result: PushResult) -> None:
+    def _push_section_alone(self, section: Section, items: list[PushItem], ack: _Ack, result: PushResult) -> None:
+        """Push one section; an unexpected error fails its records' attempt (counted, retried, shown) and
+        never stops the sections after it."""
+        try:
+            self._push_section(section, items, ack, result)
+        except Exception as exc:
+            log.exception("push of %s failed", section.object)
+            error = {"statusCode": "PUSH_FAILED", "message": f"{type(exc).__name__}: {exc}", "fields": []}
+            self.store.log_event("sync_failed", section=section, run_id=self.run_id,
+                                 details={"push": "section", "error": error["message"]})
+            for item in items:
+                result.failed += 1
+                with contextlib.suppress(Exception):
+                    if ack.failed(section, item, error, outcome_unknown=True):
+                        result.dead += 1
+
+    def _push_section(self, section: Section, items: list[PushItem], ack: _Ack, result: PushResult) -> None:
         if not items:
             return
         try:
@@ -226,23 +329,51 @@ class Pusher:
             else:
                 item.target_id = item.row.get("salesforce_id")
                 ready.append(item)
+        ready = self._find_lost_creates(section, ready, describe, ack, result)
         ready = self._match(section, ready, ack, result)
         ready = self._resolve_conflicts(section, ready, ack, result)
+        ready = self._reread(section, ready)
         nothing_to_send = [i for i in ready if i.target_id and not i.columns]
         if nothing_to_send:
             self._succeeded(section, nothing_to_send, ack, result, unchanged=True)
         self._write(section, [i for i in ready if not (i.target_id and not i.columns)], describe, ack, result)
 
-    def _skip(self, section: Section, item: PushItem, skip: rules.Skip, ack: _OutboxAck | _RecordsAck,
-              result: PushResult) -> None:
+    def _skip(self, section: Section, item: PushItem, skip: rules.Skip, ack: _Ack, result: PushResult) -> None:
         result.skipped += 1
         result.skip_reasons[skip.reason] += 1
-        ack.done([item])
+        self._done_without_write(section, [item], ack)
         if item.row.get("sync_status") != skip.status or item.entry_ids:
             self.store.set_sync_status(section, item.record_id, skip.status, skip.error())
 
-    def _match(self, section: Section, items: list[PushItem], ack: _OutboxAck | _RecordsAck,
-               result: PushResult) -> list[PushItem]:
+    def _find_lost_creates(self, section: Section, items: list[PushItem], describe: dict | None, ack: _Ack,
+                           result: PushResult) -> list[PushItem]:
+        """Records whose earlier create may have reached Salesforce: found there, they become updates."""
+        new = [i for i in items if not i.target_id]
+        if not new or external_id_field(section, describe) is not None:
+            return items  # an upsert by key finds the record by itself
+        pending = self.store.pending_creates(section, [i.record_id for i in new])
+        taken: set[str] = set()
+        failed: set[int] = set()
+        for item in new:
+            create = pending.get(item.record_id)
+            if create is None:
+                continue
+            try:
+                found = creates.find_created(self.client, section, create, taken)
+            except SalesforceError as exc:
+                self._fail_all(section, [item], exc, ack, result)
+                failed.add(item.record_id)
+                continue
+            if found is None:
+                continue
+            taken.add(found)
+            self.store.link_created(section, item.record_id, found)
+            item.row["salesforce_id"] = item.target_id = found
+            log.info("%s %s: a create whose answer was lost had made %s; linked", section.model,
+                     item.record_id, found)
+        return [i for i in items if i.record_id not in failed]
+
+    def _match(self, section: Section, items: list[PushItem], ack: _Ack, result: PushResult) -> list[PushItem]:
         """Records not in Salesforce yet, matched by email to an existing record before anything is created."""
         if section.match_on != rules.EMAIL_COLUMN or section.field_for_column(rules.EMAIL_COLUMN) is None:
             return items
@@ -271,10 +402,10 @@ class Pusher:
                     ack, result)
         return kept
 
-    def _resolve_conflicts(self, section: Section, items: list[PushItem], ack: _OutboxAck | _RecordsAck,
+    def _resolve_conflicts(self, section: Section, items: list[PushItem], ack: _Ack,
                            result: PushResult) -> list[PushItem]:
-        """Read Salesforce's values of records it may have changed since the platform last saw them."""
-        to_check = [i for i in items if i.row.get("salesforce_id") and i.row.get("sf_last_modified") and i.columns]
+        """Per field, against the base: what only the platform changed is sent, what both changed is ruled."""
+        to_check = [i for i in items if i.row.get("salesforce_id") and i.columns and not i.forced]
         if not to_check:
             return items
         fields = sorted({section.field_for_column(c).salesforce for i in to_check for c in i.columns})
@@ -288,42 +419,66 @@ class Pusher:
             decision = conflicts.decide(section, item.row, item.columns, current.get(item.target_id),
                                         item.changed_at)
             item.columns = decision.send
+            item.agreed = decision.agreed
             if decision.take:
-                self.store.write_record(section, decision.take, origin="salesforce", record_id=item.record_id)
+                self.store.take_salesforce_values(section, item.record_id, decision.take)
             for overwrite in decision.overwrites:
                 result.overwritten += 1
                 self.store.log_event(CONFLICT_EVENT, section=section, run_id=self.run_id,
                                      details=overwrite.details())
         return items
 
+    def _reread(self, section: Section, items: list[PushItem]) -> list[PushItem]:
+        """The records' current values, read right before the write (an edit made meanwhile goes out now)."""
+        fresh = load_rows(self.store, section, [i.record_id for i in items])
+        kept = []
+        for item in items:
+            row = fresh.get(item.record_id)
+            if row is None:
+                continue
+            item.row = {**row, "salesforce_id": row.get("salesforce_id") or item.row.get("salesforce_id")}
+            kept.append(item)
+        return kept
+
     # -- writing -----------------------------------------------------------------------------------
-    def _write(self, section: Section, items: list[PushItem], describe: dict | None,
-               ack: _OutboxAck | _RecordsAck, result: PushResult) -> None:
+    def _write(self, section: Section, items: list[PushItem], describe: dict | None, ack: _Ack,
+               result: PushResult) -> None:
         if not items:
             return
         key_field = external_id_field(section, describe)
-        creates, updates = [], []
+        creates_, updates = [], []
         for item in items:
-            item.body = payload(section, item.row, item.columns)
             if item.target_id:
-                item.body = {"Id": item.target_id, **item.body}
+                item.body = {"Id": item.target_id, **payload(section, item.row, item.columns)}
                 updates.append(item)
-            else:
-                if key_field is not None:
-                    column, name = key_field
-                    item.key = item.row.get(column) or f"{self.key_namespace}:{section.model}:{item.record_id}"
-                    item.body[name] = item.key
-                creates.append(item)
+                continue
+            if key_field is not None:
+                column, name = key_field
+                item.key = item.row.get(column) or f"{self.key_namespace}:{section.model}:{item.record_id}"
+                if item.row.get(column) is None:
+                    self.store.store_key(section, item.record_id, column, item.key)
+                    item.row[column] = item.key
+                if column not in item.columns:
+                    item.columns.append(column)
+            item.body = payload(section, item.row, item.columns)
+            if key_field is not None:
+                item.body[key_field[1]] = item.key
+            self.store.start_create(item.claim, key=item.key, values=item.body, at=self.clock())
+            creates_.append(item)
+        for item in items:
+            item.sent = {c: item.row.get(c) for c in item.columns}
         use_bulk = len(items) > self.defaults.push_bulk_threshold
         result.apis.add("bulk" if use_bulk else "rest")
         create_op = "upsert" if key_field else "create"
         outcomes: list[tuple[PushItem, RecordResult]] = []
-        for operation, group in ((create_op, creates), ("update", updates)):
+        for operation, group in ((create_op, creates_), ("update", updates)):
             if not group:
                 continue
             ext = key_field[1] if operation == "upsert" else None
-            outcomes += self._write_bulk(section, operation, group, ext) if use_bulk else \
-                self._write_collections(section, operation, group, ext)
+            by_rest = [i for i in group if not use_bulk or not bulk.csv_can_carry(i.body)]
+            by_bulk = [i for i in group if use_bulk and bulk.csv_can_carry(i.body)]
+            outcomes += self._write_bulk(section, operation, by_bulk, ext) if by_bulk else []
+            outcomes += self._write_collections(section, operation, by_rest, ext) if by_rest else []
         self.checkpoint("written")
         self._acknowledge(section, outcomes, ack, result)
 
@@ -358,7 +513,8 @@ class Pusher:
                 outcomes.append((item, record_result))
                 answered.add(item.record_id)
         missing = RecordResult(id=None, success=False, errors=[{
-            "statusCode": "NO_RESULT", "message": "the ingest job returned no result for this record", "fields": []}])
+            "statusCode": OUTCOME_UNKNOWN, "message": "the ingest job returned no result for this record",
+            "fields": []}])
         outcomes += [(i, missing) for i in items if i.record_id not in answered]
         return outcomes
 
@@ -381,8 +537,8 @@ class Pusher:
         return [dataclasses.replace(r, read_back={f: rows[r.id].get(f) for f in READ_BACK})
                 if r.success and r.id in rows else r for r in results]
 
-    def _acknowledge(self, section: Section, outcomes: list[tuple[PushItem, RecordResult]],
-                     ack: _OutboxAck | _RecordsAck, result: PushResult) -> None:
+    def _acknowledge(self, section: Section, outcomes: list[tuple[PushItem, RecordResult]], ack: _Ack,
+                     result: PushResult) -> None:
         succeeded = []
         for item, record_result in outcomes:
             if record_result.success:
@@ -399,7 +555,8 @@ class Pusher:
             error = {"statusCode": error.get("statusCode", "UNKNOWN"), "message": error.get("message", ""),
                      "fields": list(error.get("fields") or [])}
             result.failed += 1
-            if ack.failed(section, item, error):
+            unknown = error["statusCode"] in (OUTCOME_UNKNOWN, "OutcomeUnknown")
+            if ack.failed(section, item, error, outcome_unknown=unknown):
                 result.dead += 1
             if len(result.errors) < MAX_REPORTED_ERRORS:
                 result.errors.append({"record_id": item.record_id, **error})
@@ -407,8 +564,8 @@ class Pusher:
                                  details={"record_id": item.record_id, **error})
         self._succeeded(section, succeeded, ack, result)
 
-    def _fail_all(self, section: Section, items: list[PushItem], exc: SalesforceError,
-                  ack: _OutboxAck | _RecordsAck, result: PushResult) -> None:
+    def _fail_all(self, section: Section, items: list[PushItem], exc: SalesforceError, ack: _Ack,
+                  result: PushResult) -> None:
         """Every record of `items` fails this attempt with the request's error (retried with backoff)."""
         self._acknowledge(section, [(item, _request_failure(exc)) for item in items], ack, result)
 
@@ -425,28 +582,20 @@ class Pusher:
         stamp = values["LastModifiedDate"]  # text from REST, a datetime from a Bulk (Arrow) read-back
         return stamp if isinstance(stamp, datetime) else parse_datetime(stamp)
 
-    def _succeeded(self, section: Section, items: list[PushItem], ack: _OutboxAck | _RecordsAck,
-                   result: PushResult, *, unchanged: bool = False) -> None:
+    def _succeeded(self, section: Section, items: list[PushItem], ack: _Ack, result: PushResult, *,
+                   unchanged: bool = False) -> None:
         if not items:
             return
-        for item in items:
-            try:
-                self.store.set_sync_status(section, item.record_id, "ok", None, salesforce_id=item.target_id,
-                                           sent_modstamp=item.last_modified)
-            except sa.exc.IntegrityError:  # another platform row already holds this Salesforce Id
-                self.store.set_sync_status(section, item.record_id, "error", {
-                    "statusCode": "DUPLICATE_PLATFORM_RECORD",
-                    "message": f"another {section.model} record is linked to {item.target_id}", "fields": []})
-        ack.done(items)
+        acknowledged = sum(1 for item in items if ack.succeeded(section, item))
         if unchanged:
-            result.unchanged += len(items)
+            result.unchanged += acknowledged
         else:
-            result.sent += len(items)
-        self.store.log_event("records_sent", section=section, run_id=self.run_id, count=len(items))
+            result.sent += acknowledged
+        self.store.log_event("records_sent", section=section, run_id=self.run_id, count=acknowledged)
 
 
 def _request_failure(exc: SalesforceError) -> RecordResult:
-    code = getattr(exc, "error_code", None) or type(exc).__name__
+    code = OUTCOME_UNKNOWN if isinstance(exc, OutcomeUnknown) else getattr(exc, "error_code", None) or type(exc).__name__
     return RecordResult(id=None, success=False, errors=[{"statusCode": code, "message": str(exc), "fields": []}])
 
 

@@ -20,7 +20,7 @@ import sqlalchemy as sa
 
 from crm_sync.platform import PlatformStore
 from crm_sync.settings import Section
-from crm_sync.sync.send.inclusion import included
+from crm_sync.settings.filters import included
 
 EMAIL_COLUMN = "email"
 

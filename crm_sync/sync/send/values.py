@@ -10,9 +10,12 @@ from crm_sync.settings import FieldType, Section
 
 
 def to_salesforce(value: Any, field_type: FieldType) -> Any:
-    """A platform value as JSON for Salesforce (dates ISO, datetimes UTC ISO with Z, NaN as null)."""
+    """A platform value as JSON for Salesforce (dates ISO, datetimes UTC ISO with Z, NaN as null, text
+    without NUL characters)."""
     if value is None:
         return None
+    if isinstance(value, str):
+        return value.replace("\x00", "")
     if isinstance(value, datetime):
         return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
     if isinstance(value, date):

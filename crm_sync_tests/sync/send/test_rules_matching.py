@@ -8,8 +8,8 @@ import pytest
 
 from crm_sync.platform import PlatformStore
 from crm_sync.salesforce import SalesforceClient
+from crm_sync.settings.filters import included
 from crm_sync.sync.send import edit_record, push_changes
-from crm_sync.sync.send.inclusion import included
 from crm_sync_tests.sync.send.conftest import section_data, settings_with, sf_records
 
 
