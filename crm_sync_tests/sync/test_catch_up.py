@@ -30,7 +30,7 @@ from crm_sync_tests.sync.receive_helpers import mismatches, platform_rows
 
 FIELD = "LastModifiedDate"
 # Columns every row had before: a mark of "left the filter" must be another one.
-KNOWN_TIMES = {"updated_at", "sf_last_modified", "sf_system_modstamp", "sf_sent_modstamp", "deleted_at"}
+KNOWN_TIMES = {"updated_at", "sf_last_modified", "sf_system_modstamp", "sf_sent_modstamp"}
 
 
 def _tick(client: SalesforceClient, store: PlatformStore, section: Section,
@@ -99,7 +99,7 @@ def test_a_late_commit_before_midnight_is_fetched_by_a_tick_after_midnight(sandb
         sandbox.admin.update_record("Account", other, {"Website": f"https://{marker}.example.com"})
 
         first = _tick(client, store, section, now=after_midnight)  # closes yesterday up to midnight
-        assert sorted(first.runs) == [now.date(), midnight.date()]
+        assert {now.date(), midnight.date()} <= set(first.runs)
         assert platform_rows(store, section)[other]["website"] == f"https://{marker}.example.com"
         assert late not in platform_rows(store, section)
         time.sleep(2.2)  # now the late record is visible, with its modstamp of yesterday
