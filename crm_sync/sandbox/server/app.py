@@ -31,7 +31,7 @@ from crm_sync.sandbox.server.admin import admin_routes
 from crm_sync.sandbox.server.api import API_ROUTER
 from crm_sync.sandbox.server.auth import authenticate, instance_url, oauth_token, soap_login
 from crm_sync.sandbox.server.dispatch import VERSION_RE, ApiRequest, ApiResult, parse_query_string
-from crm_sync.sandbox.server.faults import unknown_exception
+from crm_sync.sandbox.server.faults import LOST_ANSWER_SECONDS, server_unavailable, unknown_exception
 from crm_sync.sandbox.server.responses import (
     dump_json,
     empty_response,
@@ -94,6 +94,7 @@ async def api_entry(request: Request) -> Response:
             await asyncio.sleep(latency)
         if fault is not None:
             raise fault
+        answer_lost = org.faults.answer_lost(request.method, target)
         if _wants_xml(request):
             raise not_supported("XML (ask for application/json)")
         body = await request.body()
@@ -103,6 +104,9 @@ async def api_entry(request: Request) -> Response:
             instance_url=instance_url(request), headers=request.headers,
         )
         response = _to_response(await run_in_threadpool(API_ROUTER.dispatch, org, api_request))
+        if answer_lost:  # carried out, but the caller never hears so
+            await asyncio.sleep(LOST_ANSWER_SECONDS)
+            raise server_unavailable()
     except SalesforceError as error:
         response = error_response(error)
     except Exception:

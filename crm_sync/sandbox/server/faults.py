@@ -6,7 +6,9 @@ one `random.Random(seed)`, so a run with the same requests in the same order see
 
 One-shot faults are deterministic: "fail the next N requests whose path contains S with kind K".
 Kinds: `503` (SERVER_UNAVAILABLE), `500` (UNKNOWN_EXCEPTION), `lock` (UNABLE_TO_LOCK_ROW),
-`expire` (INVALID_SESSION_ID, the session itself stays valid), `limit` (REQUEST_LIMIT_EXCEEDED).
+`expire` (INVALID_SESSION_ID, the session itself stays valid), `limit` (REQUEST_LIMIT_EXCEEDED),
+and `lost`: the request IS carried out (its writes stay), but its answer is lost: held for
+`LOST_ANSWER_SECONDS`, then replaced by 503 SERVER_UNAVAILABLE (a client waiting less sees a timeout).
 """
 
 from __future__ import annotations
@@ -19,7 +21,9 @@ from datetime import datetime, timedelta
 from crm_sync.sandbox.errors import SalesforceError
 
 DEFAULT_SESSION_TTL_S = 7200.0
-ONE_SHOT_KINDS = ("503", "500", "lock", "expire", "limit")
+ONE_SHOT_KINDS = ("503", "500", "lock", "expire", "limit", "lost")
+ANSWER_KINDS = ("lost",)  # kinds that let the request run and spoil its answer
+LOST_ANSWER_SECONDS = 3.0
 
 
 def server_unavailable() -> SalesforceError:
@@ -163,19 +167,31 @@ class Faults:
     def _count(self, kind: str) -> None:
         self.injected[kind] = self.injected.get(kind, 0) + 1
 
+    def _take_one_shot(self, method: str, target: str, answer_kinds: bool) -> OneShotFault | None:
+        """The first pending one-shot matching this request (of the answer kinds or the others), used up once."""
+        for fault in self._one_shots:
+            if (fault.kind in ANSWER_KINDS) == answer_kinds and fault.matches(method, target):
+                fault.remaining -= 1
+                self._one_shots = [f for f in self._one_shots if f.remaining > 0]
+                self._count(fault.kind)
+                return fault
+        return None
+
     def before_request(self, method: str, target: str) -> SalesforceError | None:
         """The error to answer instead of handling this API request, or None."""
         with self._lock:
-            for fault in self._one_shots:
-                if fault.matches(method, target):
-                    fault.remaining -= 1
-                    self._one_shots = [f for f in self._one_shots if f.remaining > 0]
-                    self._count(fault.kind)
-                    return _one_shot_error(fault.kind)
+            fault = self._take_one_shot(method, target, answer_kinds=False)
+            if fault is not None:
+                return _one_shot_error(fault.kind)
             if self._config.rate_503 and self._random.random() < self._config.rate_503:
                 self._count("503")
                 return server_unavailable()
         return None
+
+    def answer_lost(self, method: str, target: str) -> bool:
+        """True when this request is to be carried out but its answer lost (a pending `lost` one-shot)."""
+        with self._lock:
+            return self._take_one_shot(method, target, answer_kinds=True) is not None
 
     def lock_error(self, record_id: str | None = None) -> SalesforceError | None:
         """UNABLE_TO_LOCK_ROW for one record write, drawn at rate_lock; else None."""
