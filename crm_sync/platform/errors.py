@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import re
+import sqlite3
 from collections.abc import Iterator
 
+import psycopg2
 import pyarrow as pa
 import sqlalchemy as sa
 
@@ -29,9 +31,10 @@ def apply_errors_named(section: Section, page: pa.Table) -> Iterator[None]:
     Salesforce Id and the column where the database says which (Postgres COPY does)."""
     try:
         yield
-    except sa.exc.DBAPIError as exc:
-        detail = str(exc.orig).strip().splitlines()
-        found = _COPY_CONTEXT.search(str(exc.orig))
+    except (sa.exc.DBAPIError, psycopg2.Error, sqlite3.Error) as exc:  # the raw driver's own, from COPY
+        text = str(exc.orig if isinstance(exc, sa.exc.DBAPIError) else exc)
+        detail = text.strip().splitlines()
+        found = _COPY_CONTEXT.search(text)
         salesforce_id = column = None
         if found:
             line = int(found.group(1))

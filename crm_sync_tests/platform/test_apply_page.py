@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import event
 
 from crm_sync.platform import ApplyCounts, CursorUpdate, PlatformStore
+from crm_sync.platform.errors import ApplyError
 from crm_sync.settings import Settings
 from crm_sync_tests.platform.helpers import T0, account_id, account_row, at
 
@@ -195,3 +196,17 @@ def test_receive_only_section(store: PlatformStore) -> None:
     assert store.apply_page("Case", [row], modstamp_field=LMD) == ApplyCounts(imported=1)
     stored = store.get_record("ticket", salesforce_id="5008a0000000001AAA")
     assert stored["closed"] is False and stored["opened_at"] == at(-60)
+
+
+def test_an_apply_error_names_section_record_and_column_and_writes_nothing(
+        postgres_url: str, default_settings: Settings) -> None:
+    """Postgres refuses a value of the page: the error says where, and no row of the page lands."""
+    with PlatformStore(postgres_url, default_settings) as store:
+        bad_id = account_id(2) + "X"  # 19 characters: longer than a Salesforce Id column holds
+        good, bad = account_row(1), account_row(2, salesforce_id=bad_id)
+        with pytest.raises(ApplyError) as raised:
+            apply(store, [good, bad], cursor=CursorUpdate(upper_bound=at(10)))
+        message = str(raised.value)
+        assert "section Account" in message and bad_id in message and "column salesforce_id" in message
+        assert (raised.value.salesforce_id, raised.value.column) == (bad_id, "salesforce_id")
+        assert store.count_records("company") == 0 and store.get_cursor("Account", LMD) is None

@@ -3,7 +3,7 @@
 Ticks run as the 10-minute job runs them: `plan_tick` decides the partitions, then each due partition is
 received incrementally (`receive_days`, the asset's body; with a clock, the same steps through `Receiver`).
 A pause or a midnight is made with the clocks the entry points take; the sandbox keeps real time. The tests
-fail on the code before the fix; the xfail marks go as the fixes land.
+each failed on the code before its fix.
 """
 
 from __future__ import annotations
@@ -58,7 +58,6 @@ def _fetched_until(client: SalesforceClient, store: PlatformStore, section: Sect
     Receiver(client, store, clock=lambda: until).receive_window(section, all_history(until), modstamp_field=FIELD)
 
 
-@pytest.mark.xfail(strict=True, reason="issue 9 defect 1")
 def test_a_tick_after_a_pause_of_days_fetches_every_day_since_the_cursor(sandbox: SandboxInfo,
                                                                          client: SalesforceClient,
                                                                          store: PlatformStore) -> None:
@@ -75,7 +74,6 @@ def test_a_tick_after_a_pause_of_days_fetches_every_day_since_the_cursor(sandbox
     assert mismatches(sandbox, store, section) == []
 
 
-@pytest.mark.xfail(strict=True, reason="issue 9 defect 2")
 def test_a_late_commit_before_midnight_is_fetched_by_a_tick_after_midnight(sandbox: SandboxInfo,
                                                                            client: SalesforceClient,
                                                                            platform_url: str, tmp_path) -> None:
@@ -108,7 +106,6 @@ def test_a_late_commit_before_midnight_is_fetched_by_a_tick_after_midnight(sandb
         assert late in platform_rows(store, section), "the late record of yesterday never arrived"
 
 
-@pytest.mark.xfail(strict=True, reason="issue 9 defect 10")
 def test_a_record_that_leaves_the_filter_is_marked_out_of_scope_and_kept(sandbox: SandboxInfo,
                                                                          client: SalesforceClient,
                                                                          platform_url: str, tmp_path) -> None:
@@ -134,7 +131,6 @@ def test_a_record_that_leaves_the_filter_is_marked_out_of_scope_and_kept(sandbox
         assert left, f"nothing on the row says it left the filter, or when: {row}"
 
 
-@pytest.mark.xfail(strict=True, reason="issue 9 defect 14")
 def test_a_preflight_failure_is_written_to_the_sync_log(sandbox: SandboxInfo, client: SalesforceClient,
                                                         store: PlatformStore) -> None:
     today = datetime.now(UTC).date()
@@ -151,7 +147,6 @@ def test_a_preflight_failure_is_written_to_the_sync_log(sandbox: SandboxInfo, cl
     assert "Website" in json.dumps(failed[-1].details)
 
 
-@pytest.mark.xfail(strict=True, reason="issue 9 defect 14")
 def test_a_gap_longer_than_the_deleted_window_is_said_in_the_sync_log(client: SalesforceClient,
                                                                       store: PlatformStore) -> None:
     section = store.section("Account")

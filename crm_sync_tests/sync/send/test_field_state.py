@@ -2,15 +2,13 @@
 
 Both sides edit one record; the receive and the push run in the order a day brings them. Every edit that
 no later edit of the same field replaced must end on both sides. They fail on the code before the
-per-field state; the xfail marks go as the fixes land.
+per-field state; each failed on the code before its fix.
 """
 
 from __future__ import annotations
 
 import json
 import time
-
-import pytest
 
 from crm_sync.platform import PlatformStore
 from crm_sync.salesforce import SalesforceClient
@@ -32,7 +30,6 @@ def _logged_with(store: PlatformStore, *values: str) -> bool:
     return any(all(v in json.dumps(e.details, default=str) for v in values) for e in store.read_log())
 
 
-@pytest.mark.xfail(strict=True, reason="issue 9 defect 3")
 def test_a_salesforce_edit_of_another_field_keeps_the_platform_edit(client: SalesforceClient, store: PlatformStore,
                                                                     admin: SandboxAdmin, marker: str) -> None:
     contact_id, record_id = _received(client, store, "Contact", "Phone != null")
@@ -49,7 +46,6 @@ def test_a_salesforce_edit_of_another_field_keeps_the_platform_edit(client: Sale
     assert (row["title"], row["phone"]) == (f"Platform {marker}", f"+1 555 {marker[-4:]}")
 
 
-@pytest.mark.xfail(strict=True, reason="issue 9 defect 5")
 def test_a_system_change_is_sent_nightly_after_a_salesforce_edit_of_the_record(
         client: SalesforceClient, store: PlatformStore, admin: SandboxAdmin, marker: str) -> None:
     score = int(marker[1:], 16) % 100_000 + 0.25  # a value no other test writes
@@ -65,7 +61,6 @@ def test_a_system_change_is_sent_nightly_after_a_salesforce_edit_of_the_record(
     assert in_sf["Health_Score__c"] == score
 
 
-@pytest.mark.xfail(strict=True, reason="issue 9 defect 15")
 def test_an_older_unsent_edit_survives_the_platforms_own_newer_push(client: SalesforceClient,
                                                                     store: PlatformStore, marker: str) -> None:
     task_id, record_id = _received(client, store, "Task")
@@ -83,7 +78,6 @@ def test_an_older_unsent_edit_survives_the_platforms_own_newer_push(client: Sale
     assert (row["subject"], row["description"]) == (f"Call {marker}", f"Notes {marker}")
 
 
-@pytest.mark.xfail(strict=True, reason="issue 9 defect 16")
 def test_an_automation_change_after_a_platform_edit_is_not_overwritten_by_it(
         client: SalesforceClient, store: PlatformStore, admin: SandboxAdmin, marker: str) -> None:
     contact_id, record_id = _received(client, store, "Contact", "Title != null")

@@ -1,14 +1,11 @@
 """Issue 9, defects 11, 12 and 13: filters, values on each write path, and text Postgres refuses.
 
-On SQLite and Postgres against the sandbox. They fail on the code before the fix; the xfail marks go as the
-fixes land.
+On SQLite and Postgres against the sandbox. Each failed on the code before its fix.
 """
 
 from __future__ import annotations
 
 from datetime import date
-
-import pytest
 
 from crm_sync.platform import PlatformStore
 from crm_sync.salesforce import SalesforceClient
@@ -26,7 +23,6 @@ def _date_filters(data: dict) -> None:
     section_data(data, "Contact")["filter"] = CONTACT_FILTER
 
 
-@pytest.mark.xfail(strict=True, reason="issue 9 defect 11")
 def test_filters_with_date_literals_and_functions_push_and_block_no_other_section(
         client: SalesforceClient, platform_url: str, marker: str) -> None:
     with PlatformStore(platform_url, settings_with(_date_filters)) as store:  # the filters load: valid SOQL
@@ -51,7 +47,6 @@ def test_filters_with_date_literals_and_functions_push_and_block_no_other_sectio
         assert store.outbox_entries() == []
 
 
-@pytest.mark.xfail(strict=True, reason="issue 9 defect 12")
 def test_bulk_ingest_and_collections_give_salesforce_the_same_values(client: SalesforceClient, platform_url: str,
                                                                       marker: str) -> None:
     settings = settings_with(lambda data: data["defaults"].update({"push_bulk_threshold": 1}))
@@ -76,7 +71,6 @@ def test_bulk_ingest_and_collections_give_salesforce_the_same_values(client: Sal
         assert {i: values[i] for i in ids[1:]} == {i: (None, "#N/A") for i in ids[1:]}  # as Collections left it
 
 
-@pytest.mark.xfail(strict=True, reason="issue 9 defect 13")
 def test_a_nul_in_a_received_text_is_stripped_and_blocks_nothing(client: SalesforceClient, store: PlatformStore,
                                                                   admin: SandboxAdmin, marker: str) -> None:
     # REST pages only: the sandbox's Bulk query CSV cuts a text at its NUL, so that path never carries one
