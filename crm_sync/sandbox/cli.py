@@ -96,6 +96,8 @@ def run_sandbox(host: str, port: int, data_dir: Path, records: int, seed: int, f
             build_app(org), ssl_certfile=str(certs.cert_file), ssl_keyfile=str(certs.key_file),
             log_config=None, log_level="warning", access_log=False, lifespan="off",
             timeout_graceful_shutdown=2, timeout_keep_alive=30,
+            # h11 writes header names as given (httptools lower-cases them); Date comes from the app
+            http="h11", date_header=False, server_header=False,
         )
         server = uvicorn.Server(config)
         user = org.login_user()

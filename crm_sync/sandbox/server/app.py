@@ -32,6 +32,7 @@ from crm_sync.sandbox.server.api import API_ROUTER
 from crm_sync.sandbox.server.auth import authenticate, instance_url, oauth_token, soap_login
 from crm_sync.sandbox.server.dispatch import VERSION_RE, ApiRequest, ApiResult, parse_query_string
 from crm_sync.sandbox.server.faults import unknown_exception
+from crm_sync.sandbox.server.header_case import SalesforceHeaderCase
 from crm_sync.sandbox.server.responses import (
     dump_json,
     empty_response,
@@ -136,8 +137,8 @@ async def server_error_handler(request: Request, exc: Exception) -> Response:
     return Response(dump_json(unknown_exception().body()), status_code=500, media_type="application/json")
 
 
-def build_app(org: Org) -> Starlette:
-    """The ASGI app serving one org."""
+def build_app(org: Org) -> ASGIApp:
+    """The ASGI app serving one org; every answer's header names in Salesforce's casing (even a 500)."""
     methods = ["GET", "HEAD", "POST", "PATCH", "PUT", "DELETE"]
     routes = [
         Route("/services/Soap/u/{version}", soap_login, methods=["POST"]),
@@ -160,4 +161,4 @@ def build_app(org: Org) -> Starlette:
     app.add_middleware(LoginAliasMiddleware)
     app.state.org = org
     app.router.redirect_slashes = False
-    return app
+    return SalesforceHeaderCase(app)
