@@ -422,7 +422,7 @@ class Store:
             raise SalesforceError(400, "JSON_PARSER_ERROR", "The record must be a JSON object of field values")
         given: dict[Field, Any] = {}
         for key, value in values.items():
-            if key == "attributes":
+            if isinstance(key, str) and key.lower() == "attributes":
                 continue
             field = sobject.field(key) if isinstance(key, str) else None
             if field is None:
