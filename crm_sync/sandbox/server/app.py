@@ -30,7 +30,7 @@ from crm_sync.sandbox.errors import SalesforceError, not_supported
 from crm_sync.sandbox.server.admin import admin_routes
 from crm_sync.sandbox.server.api import API_ROUTER
 from crm_sync.sandbox.server.auth import authenticate, instance_url, oauth_token, soap_login
-from crm_sync.sandbox.server.dispatch import VERSION_RE, ApiRequest, ApiResult, parse_query_string
+from crm_sync.sandbox.server.dispatch import ApiRequest, ApiResult, parse_query_string
 from crm_sync.sandbox.server.faults import unknown_exception
 from crm_sync.sandbox.server.header_case import SalesforceHeaderCase
 from crm_sync.sandbox.server.responses import (
@@ -42,6 +42,7 @@ from crm_sync.sandbox.server.responses import (
     soap_fault,
 )
 from crm_sync.sandbox.server.rest import api_versions
+from crm_sync.sandbox.server.versions import version_error
 
 if TYPE_CHECKING:
     from crm_sync.sandbox.org import Org
@@ -84,8 +85,9 @@ async def api_entry(request: Request) -> Response:
     org: Org = request.app.state.org
     version = request.path_params["version"]
     try:
-        if not VERSION_RE.match(version):
-            raise not_found()
+        unserved = version_error(version)
+        if unserved is not None:
+            raise unserved
         session = authenticate(org, request)
         org.usage.spend()
         target = request.url.path + ("?" + request.url.query if request.url.query else "")

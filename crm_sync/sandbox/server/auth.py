@@ -31,6 +31,7 @@ from starlette.responses import Response
 from crm_sync.sandbox import ids
 from crm_sync.sandbox.server.faults import invalid_session
 from crm_sync.sandbox.server.responses import XML_TYPE, json_response, oauth_error, soap_fault
+from crm_sync.sandbox.server.versions import version_error
 
 if TYPE_CHECKING:
     from crm_sync.sandbox.org import Org
@@ -202,6 +203,8 @@ async def soap_login(request: Request) -> Response:
     """POST /services/Soap/u/{version}: the partner API `login` call (loginResponse or a SOAP fault)."""
     org: Org = request.app.state.org
     version = request.path_params["version"]
+    if version_error(version, prefix="") is not None:  # SOAP answers any version it does not serve so
+        return soap_fault("UNSUPPORTED_API_VERSION", f"Invalid Api version specified on URL: {version}", 500)
     body = await request.body()
     try:
         root = ElementTree.fromstring(body)

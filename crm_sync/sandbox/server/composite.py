@@ -22,7 +22,6 @@ from crm_sync.sandbox import ids
 from crm_sync.sandbox.errors import SalesforceError, not_supported
 from crm_sync.sandbox.server.dispatch import (
     NO_BODY,
-    VERSION_RE,
     ApiRequest,
     ApiResult,
     ApiRouter,
@@ -36,6 +35,7 @@ from crm_sync.sandbox.server.rest import (
     with_attributes,
     write_success,
 )
+from crm_sync.sandbox.server.versions import version_error
 
 if TYPE_CHECKING:
     from crm_sync.sandbox.org import Org
@@ -279,7 +279,7 @@ def _run_subrequest(org: Org, req: ApiRequest, sub: dict, results: dict[str, Any
     body = _substitute(sub.get("body"), results) if "body" in sub else None
     parts = urlsplit(url)
     segments = parts.path.strip("/").split("/")
-    if segments[:2] != ["services", "data"] or len(segments) < 3 or not VERSION_RE.match(segments[2]):
+    if segments[:2] != ["services", "data"] or len(segments) < 3 or version_error(segments[2]) is not None:
         raise SalesforceError(400, "INVALID_URL", f"The url {url} is not a REST API resource of this org")
     path = "/".join(segments[3:])
     if path.startswith(("composite", "jobs")) and not path.startswith("composite/sobjects"):

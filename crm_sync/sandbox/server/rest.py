@@ -11,6 +11,7 @@ from crm_sync.sandbox.errors import SalesforceError
 from crm_sync.sandbox.server.cursors import batch_size_from_header
 from crm_sync.sandbox.server.dispatch import ApiRequest, ApiResult, ApiRouter
 from crm_sync.sandbox.server.responses import not_found
+from crm_sync.sandbox.server.versions import FIRST_VERSION, LAST_VERSION
 from crm_sync.sandbox.soql import compile_soql
 
 if TYPE_CHECKING:
@@ -35,8 +36,8 @@ RECYCLE_BIN_DAYS = 15
 _SEASONS = ("Winter", "Spring", "Summer")
 
 
-def api_versions(first: int = 31, last: int = 62) -> list[dict]:
-    """GET /services/data/: the API versions the sandbox answers (every vXX.0 works)."""
+def api_versions(first: int = FIRST_VERSION, last: int = LAST_VERSION) -> list[dict]:
+    """GET /services/data/: the API versions the sandbox answers (others: see dispatch.version_error)."""
     versions = []
     for number in range(first, last + 1):
         offset = number - 59  # v59.0 is Winter '24; three releases a year
