@@ -126,6 +126,14 @@ class SandboxAdmin:
         """Invalidate every current session; returns how many there were."""
         return self._call("POST", "expire-sessions")["expired"]
 
+    def mint_refresh_token(self, as_user: str | None = None) -> str:
+        """A refresh token as Salesforce's web server flow issues one (for the integration user by default).
+
+        Redeem it with the OAuth refresh_token grant (`SandboxInfo.oauth_token("refresh_token", refresh_token=...)`);
+        the password and client-credentials grants issue none, as in Salesforce.
+        """
+        return self._call("POST", "refresh-tokens", {"as_user": as_user})["refresh_token"]
+
     def rotate_credentials(self) -> Any:
         """Revoke the org's credentials: new password, security token and client secret (username and client id
         stay), sandbox.json rewritten, every session and refresh token invalid.

@@ -17,6 +17,8 @@
     PUT    rules                    replace all rules by a rules document
     DELETE rules[/{name}]           remove one rule, or all
     POST   expire-sessions          every current session becomes invalid -> {"expired"}
+    POST   refresh-tokens           {"as_user"?} -> {"refresh_token"}: what a web-server-flow login would
+                                     issue, for the OAuth refresh_token grant (revoked by a credentials rotation)
     POST   credentials              {"rotate": true} -> the new {"username", "password", "security_token",
                                      "client_id", "client_secret", "org_id"}: new password, security token and
                                      client secret (saved, sandbox.json rewritten), every session revoked
@@ -219,6 +221,13 @@ async def expire_sessions(org: Org, request: Request) -> dict:
     return {"expired": org.sessions.expire_all()}
 
 
+async def mint_refresh_token(org: Org, request: Request) -> dict:
+    body = await _body(request)
+    username = body.get("as_user")
+    user_id = await run_in_threadpool(org.user_id, str(username)) if username else str(org.login_user()["Id"])
+    return {"refresh_token": org.sessions.issue_refresh_token(user_id)}
+
+
 async def credentials(org: Org, request: Request) -> dict:
     body = await _body(request)
     if body.get("rotate") is not True:
@@ -265,6 +274,7 @@ def admin_routes() -> list[Route]:
         route("rules", delete_rules, ["DELETE"]),
         route("rules/{name}", delete_rules, ["DELETE"]),
         route("expire-sessions", expire_sessions, ["POST"]),
+        route("refresh-tokens", mint_refresh_token, ["POST"]),
         route("credentials", credentials, ["POST"]),
         route("fields", hidden_fields, ["GET"]),
         route("fields/{obj}/{field}", hide_field, ["DELETE"]),
