@@ -76,6 +76,16 @@ class SandboxAdmin:
     def undelete_record(self, obj: str, record_id: str, as_user: str | None = None) -> None:
         self._call("POST", f"records/{obj}", {"op": "undelete", "id": record_id, "as_user": as_user})
 
+    def hard_delete_record(self, obj: str, record_id: str, as_user: str | None = None) -> None:
+        """Delete a record without the recycle bin: never in queryAll again, still listed by the
+        getDeleted endpoint (/sobjects/{obj}/deleted) for its window, at the time of this call."""
+        self._call("POST", f"records/{obj}", {"op": "hard_delete", "id": record_id, "as_user": as_user})
+
+    def empty_recycle_bin(self, ids: list[str] | None = None) -> list[str]:
+        """Purge records from the recycle bin (those named, or all) as emptyRecycleBin does; the Ids purged.
+        They leave queryAll and stay in getDeleted at the time they were deleted."""
+        return self._call("POST", "recycle-bin/empty", {"ids": ids})["ids"]
+
     def faults(self) -> dict:
         return self._call("GET", "faults")
 

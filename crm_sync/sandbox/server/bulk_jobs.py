@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from crm_sync.sandbox import ids, timefmt
-from crm_sync.sandbox.errors import SalesforceError, not_supported
+from crm_sync.sandbox.errors import SalesforceError
 from crm_sync.sandbox.server.bulk_csv import csv_line, write_results
 from crm_sync.sandbox.server.bulk_ingest import IngestRun
 from crm_sync.sandbox.soql import compile_soql
@@ -39,7 +39,7 @@ log = logging.getLogger("crm_sync.sandbox.bulk")
 
 DELIMITERS = {"COMMA": ",", "TAB": "\t", "PIPE": "|", "SEMICOLON": ";", "CARET": "^", "BACKQUOTE": "`"}
 LINE_ENDINGS = {"LF": "\n", "CRLF": "\r\n"}
-INGEST_OPERATIONS = ("insert", "update", "upsert", "delete")
+INGEST_OPERATIONS = ("insert", "update", "upsert", "delete", "hardDelete")
 QUERY_OPERATIONS = ("query", "queryAll")
 MAX_UPLOAD_BYTES = 150 * 1024 * 1024
 JOB_PREFIX = "750"
@@ -339,8 +339,6 @@ class BulkJobs:
 
     def create_ingest_job(self, body: dict, *, user_id: str, api_version: str) -> IngestJob:
         operation = body.get("operation")
-        if operation == "hardDelete":
-            raise not_supported("The Bulk API 2.0 hardDelete operation")
         if operation not in INGEST_OPERATIONS:
             raise invalid_job(f"Invalid operation: {operation}; use one of {', '.join(INGEST_OPERATIONS)}")
         name = body.get("object")
