@@ -434,7 +434,10 @@ class Store:
                 continue
             field = sobject.field(key) if isinstance(key, str) else None
             if field is None:
-                raise _no_such_column(sobject, key)
+                compound = sobject.compound(key) if isinstance(key, str) else None
+                if compound is None:
+                    raise _no_such_column(sobject, key)
+                field = compound  # read-only: refused below with the other locked fields
             if field.name == "Id":
                 if creating:
                     raise SalesforceError(400, "INVALID_FIELD", "cannot specify Id in an insert call", ["Id"])

@@ -6,6 +6,7 @@ closure over (name, row index, converter) steps, so shaping a row is a loop of t
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
@@ -61,8 +62,14 @@ def _json_double(value: object) -> object:
     return None if value is None else float(value)
 
 
+def _json_compound(value: object) -> object:
+    return None if value is None else json.loads(str(value))
+
+
 def json_converter(field: Field) -> Callable[[object], object] | None:
     """The conversion from the stored value to the JSON value, or None when it is the same."""
+    if field.is_compound:
+        return _json_compound
     if field.type == "boolean":
         return _JSON_BOOL
     if field.type in _DOUBLE_TYPES:
