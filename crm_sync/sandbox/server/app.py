@@ -30,6 +30,7 @@ from crm_sync.sandbox.errors import SalesforceError, not_supported
 from crm_sync.sandbox.server.admin import admin_routes
 from crm_sync.sandbox.server.api import API_ROUTER
 from crm_sync.sandbox.server.auth import authenticate, instance_url, oauth_token, soap_login
+from crm_sync.sandbox.server.bulk1 import bulk1_routes
 from crm_sync.sandbox.server.dispatch import ApiRequest, ApiResult, parse_query_string
 from crm_sync.sandbox.server.faults import unknown_exception
 from crm_sync.sandbox.server.header_case import SalesforceHeaderCase
@@ -116,7 +117,7 @@ async def api_entry(request: Request) -> Response:
 
 
 async def unsupported_service(request: Request) -> Response:
-    """Salesforce services outside the sandbox: Bulk API 1.0, Apex REST, other SOAP and OAuth endpoints."""
+    """Salesforce services outside the sandbox: Apex REST, other SOAP and OAuth endpoints."""
     service = "/".join(request.url.path.strip("/").split("/")[:3])
     if service.startswith("services/Soap"):
         return soap_fault("UNSUPPORTED_API_METHOD", f"/{service} is not supported by the crm_sync sandbox")
@@ -146,7 +147,7 @@ def build_app(org: Org) -> ASGIApp:
         Route("/services/Soap/u/{version}", soap_login, methods=["POST"]),
         Route("/services/oauth2/token", oauth_token, methods=["POST"]),
         Route("/services/oauth2/{rest:path}", unsupported_service, methods=methods),
-        Route("/services/async/{rest:path}", unsupported_service, methods=methods),
+        *bulk1_routes(),
         Route("/services/apexrest/{rest:path}", unsupported_service, methods=methods),
         Route("/services/Soap/{kind}/{rest:path}", unsupported_service, methods=methods),
         Route("/services/data", versions, methods=["GET"]),

@@ -8,6 +8,7 @@ on a null value is false, so `!=`, `NOT IN` and `NOT (...)` include records whos
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -80,6 +81,22 @@ class CompiledQuery:
                 raise TypeError("a COUNT() query has no records")
             self._builders[base_url] = build
         return build(row)
+
+    @property
+    def is_aggregate(self) -> bool:
+        return self._aggregate_names is not None
+
+    def record_builder(self, base_url: str, convert_for: Callable[[Field], Callable[[object], object] | None]
+                       ) -> RecordBuilder:
+        """A row -> record function like `record`, with each field's conversion chosen by `convert_for`."""
+        if self._shape is None:
+            raise TypeError("only a query of fields has records of this shape")
+        return record_builder(self._shape, base_url, convert_for)
+
+    def root_id(self, row: tuple) -> str:
+        """The Id of a result row's record (every field query selects it, visibly or not)."""
+        assert self._shape is not None
+        return row[self._shape.id_index]
 
     def csv_header(self) -> list[str]:
         """The Bulk API 2.0 CSV header: the select list as written canonically ("Owner.Email")."""
@@ -562,5 +579,6 @@ class _Selection:
                     shapes[key] = child
                     parent_shape.entries.append((resolved.relationships[depth - 1], child))
                 parent_shape = child
-            parent_shape.entries.append((resolved.field.name, selected.index, json_converter(resolved.field)))
+            parent_shape.entries.append((resolved.field.name, selected.index, json_converter(resolved.field),
+                                         resolved.field))
         return root_shape, expressions
