@@ -174,3 +174,46 @@ def test_query_cursors_idle_out_and_are_capped(tmp_path: Path) -> None:
         assert len(cursors) == 0
     finally:
         org.close()
+
+
+@pytest.mark.parametrize("content_type", ["JSON", "XML", "CSV"])
+def test_bulk1_results_split_into_files_of_at_most_n_records(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                            content_type: str) -> None:
+    import json
+    import time
+    from xml.etree import ElementTree
+
+    from crm_sync.sandbox.server import bulk1_jobs
+
+    monkeypatch.setattr(bulk1_jobs, "RESULT_FILE_RECORDS", 4)
+    org = Org(tmp_path)
+    try:
+        user = org.store.integration_user_id
+        made = {org.writes.create("Account", {"Name": f"a{n}"}, user_id=user) for n in range(10)}
+        # CSV without PK chunking is one file; with chunking each chunk splits like JSON and XML
+        job = org.bulk1.create_job({"operation": "query", "object": "Account", "contentType": content_type},
+                                   user_id=user, api_version="59.0",
+                                   pk_chunking="chunkSize=100" if content_type == "CSV" else None)
+        original = org.bulk1.add_batch(job, "SELECT Id FROM Account")
+        batch = org.bulk1.batches(job)[-1]
+        for _ in range(200):
+            if batch.state == "Completed":
+                break
+            time.sleep(0.01)
+        assert batch.state == "Completed" and batch.records == 10
+        assert original.state == ("NotProcessed" if content_type == "CSV" else "Completed")
+        seen: list[str] = []
+        for result_id in org.bulk1.result_ids(job, batch):
+            text = org.bulk1.result_path(job, batch, result_id).read_text()
+            if content_type == "JSON":
+                ids = [r["Id"] for r in json.loads(text)]
+            elif content_type == "XML":
+                ids = [e.text for e in ElementTree.fromstring(text).iter(
+                    "{http://www.force.com/2009/06/asyncapi/dataload}Id")]
+            else:
+                ids = [line.strip('"') for line in text.splitlines()[1:]]
+            assert 1 <= len(ids) <= 4
+            seen += ids
+        assert len(org.bulk1.result_ids(job, batch)) == 3 and set(seen) == made and len(seen) == 10
+    finally:
+        org.close()

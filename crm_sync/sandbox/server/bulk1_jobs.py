@@ -1,8 +1,9 @@
-"""Bulk API 1.0 query jobs: jobs hold batches, a query batch runs on a worker and writes one result file.
+"""Bulk API 1.0 query jobs: jobs hold batches, a query batch runs on a worker and writes result files.
 
 A job is created Open (query or queryAll, contentType JSON, XML or CSV), takes query batches, and is
 Closed or Aborted by the client; each batch runs its SOQL on one reader snapshot (Queued -> InProgress
--> Completed, or Failed with Salesforce's stateMessage). With PK chunking (`Sforce-Enable-PKChunking`
+-> Completed, or Failed with Salesforce's stateMessage) into result files: JSON and XML files hold at
+most RESULT_FILE_RECORDS records each, a CSV result is one file. With PK chunking (`Sforce-Enable-PKChunking`
 on job creation) the batch the client adds stays NotProcessed and the sandbox adds one batch per
 range of `chunkSize` Ids of the object's table, as Salesforce does; each holds the matching records.
 Ingest operations are refused (FeatureNotEnabled): Bulk API 2.0 serves them. Jobs live in memory,
@@ -43,6 +44,7 @@ CONTENT_TYPES = ("JSON", "XML", "CSV")
 DEFAULT_CHUNK_SIZE = 100_000
 MAX_CHUNK_SIZE = 250_000
 RETENTION_SECONDS = 2 * 3600
+RESULT_FILE_RECORDS = 100_000  # records per result file (Salesforce splits by size; clients read a list)
 JOB_PREFIX, BATCH_PREFIX, RESULT_PREFIX = "750", "751", "752"
 
 
@@ -84,7 +86,7 @@ class Batch:
     records: int = 0
     processing_ms: int = 0
     modstamp: str = ""
-    result_id: str | None = None
+    result_ids: list[str] = field(default_factory=list)
     id_range: tuple[str | None, str | None] | None = None  # PK chunk: [first, next chunk's first)
 
     def info(self) -> dict:
@@ -267,14 +269,14 @@ class Bulk1Jobs:
             return list(job.batches)
 
     def result_ids(self, job: Job, batch: Batch) -> list[str]:
-        if batch.state != "Completed" or batch.result_id is None:
+        if batch.state != "Completed":
             raise Bulk1Error(400, "InvalidBatch", f"Batch {batch.id} is {batch.state}: it has no results")
-        return [batch.result_id]
+        return list(batch.result_ids)
 
     def result_path(self, job: Job, batch: Batch, result_id: str) -> Path:
-        if batch.state != "Completed" or ids.normalize_id(result_id) != batch.result_id:
+        if batch.state != "Completed" or ids.normalize_id(result_id) not in batch.result_ids:
             raise Bulk1Error(400, "InvalidBatch", f"Unable to find result {result_id} of batch {batch.id}")
-        return self._dir / job.id / f"{batch.id}.{job.content_type.lower()}"
+        return self._file(job, ids.normalize_id(result_id) or result_id)
 
     def _run(self, job: Job, batch: Batch) -> None:
         started = time.monotonic()
@@ -282,24 +284,24 @@ class Bulk1Jobs:
             if batch.state != "Queued":
                 return
             batch.state = "InProgress"
-        state, message = "Completed", None
+        state, message, records, result_ids = "Completed", None, 0, []
         try:
-            records = self._write_results(job, batch)
+            records, result_ids = self._write_results(job, batch)
         except SalesforceError as error:
-            state, message, records = "Failed", f"InvalidBatch : Failed to process query: {error}", 0
+            state, message = "Failed", f"InvalidBatch : Failed to process query: {error}"
         except Exception as exc:  # the server goes on; the batch says why it failed
             log.exception("bulk 1.0 batch %s failed", batch.id)
-            state, message, records = "Failed", f"InvalidBatch : {exc}", 0
+            state, message = "Failed", f"InvalidBatch : {exc}"
         with job.lock:
             if batch.state != "InProgress":
                 return  # aborted meanwhile
             batch.state, batch.state_message, batch.records = state, message, records
             batch.processing_ms = int((time.monotonic() - started) * 1000)
             batch.modstamp = self._now()
-            if state == "Completed":
-                batch.result_id = self._org.new_id(RESULT_PREFIX)
+            batch.result_ids = result_ids
 
-    def _write_results(self, job: Job, batch: Batch) -> int:
+    def _write_results(self, job: Job, batch: Batch) -> tuple[int, list[str]]:
+        """Run the batch's query into its result files; (records, result Ids)."""
         compiled = compile_soql(batch.query, self._org.catalog, include_deleted=job.operation == "queryAll",
                                 now=self._org.now())
         if compiled.sobject.name != job.object:
@@ -309,18 +311,20 @@ class Bulk1Jobs:
             raise SalesforceError(400, "INVALID_FIELD", "Aggregate queries are not supported by Bulk API")
         if compiled.compound_fields:
             raise SalesforceError(400, "FUNCTIONALITY_NOT_ENABLED", COMPOUND_IN_BULK_MESSAGE)
-        directory = self._dir / job.id
-        directory.mkdir(parents=True, exist_ok=True)
-        path = directory / f"{batch.id}.{job.content_type.lower()}"
-        with self._org.store.reader() as conn, open(path, "wb", buffering=1 << 20) as out:
-            if job.content_type == "CSV" and batch.id_range is None:
-                header = csv_line(compiled.csv_header(), ",", "\n")
-                out.write(header)
-                offsets = array("q")
-                write_results(compiled, self._org.catalog, conn, out, ",", "\n", offsets, len(header))
-                return len(offsets)
-            rows = self._rows(conn, compiled, batch.id_range)
-            return self._write_rows(job, compiled, rows, out)
+        (self._dir / job.id).mkdir(parents=True, exist_ok=True)
+        with self._org.store.reader() as conn:
+            if job.content_type == "CSV" and batch.id_range is None:  # one file, SQLite writes the lines
+                result_id = self._org.new_id(RESULT_PREFIX)
+                with open(self._file(job, result_id), "wb", buffering=1 << 20) as out:
+                    header = csv_line(compiled.csv_header(), ",", "\n")
+                    out.write(header)
+                    offsets = array("q")
+                    write_results(compiled, self._org.catalog, conn, out, ",", "\n", offsets, len(header))
+                return len(offsets), [result_id]
+            return self._write_files(job, compiled, self._rows(conn, compiled, batch.id_range))
+
+    def _file(self, job: Job, result_id: str) -> Path:
+        return self._dir / job.id / f"{result_id}.{job.content_type.lower()}"
 
     @staticmethod
     def _rows(conn: Any, compiled: Any, id_range: tuple[str | None, str | None] | None) -> Iterator[tuple]:
@@ -335,33 +339,49 @@ class Bulk1Jobs:
                 if (low is None or record_id >= low) and (high is None or record_id < high):
                     yield row
 
-    def _write_rows(self, job: Job, compiled: Any, rows: Iterator[tuple], out: Any) -> int:
-        count = 0
-        if job.content_type == "CSV":
-            out.write(csv_line(compiled.csv_header(), ",", "\n"))
-            for row in rows:
-                out.write(csv_line(compiled.csv_values(row), ",", "\n"))
-                count += 1
-            return count
+    def _write_files(self, job: Job, compiled: Any, rows: Iterator[tuple]) -> tuple[int, list[str]]:
+        """Rows into result files of at most RESULT_FILE_RECORDS records each (at least one file)."""
         base_url = f"/services/data/v{job.api_version}"
         if job.content_type == "JSON":
             build = compiled.record_builder(base_url, wire.json_convert_for(json_converter))
-            pieces = wire.json_results
-        else:
+            pieces: Callable[[Iterator[Any]], Any] = wire.json_results
+        elif job.content_type == "XML":
             build = compiled.record_builder(base_url, wire.xml_convert_for(json_converter))
             pieces = wire.xml_results
+        else:
+            build = compiled.csv_values
+            header = csv_line(compiled.csv_header(), ",", "\n").decode("utf-8")
 
-        def records() -> Iterator[dict]:
-            nonlocal count
-            for row in rows:
-                count += 1
-                yield build(row)
+            def pieces(values: Iterator[Any]) -> Iterator[str]:
+                yield header
+                for cells in values:
+                    yield csv_line(cells, ",", "\n").decode("utf-8")
+        total, result_ids = 0, []
+        while True:
+            taken = 0
 
-        buffer: list[str] = []
-        for piece in pieces(records()):
-            buffer.append(piece)
-            if len(buffer) >= 2000:
+            def records() -> Iterator[Any]:
+                nonlocal taken
+                for row in rows:
+                    taken += 1
+                    yield build(row)
+                    if taken >= RESULT_FILE_RECORDS:
+                        return
+
+            result_id = self._org.new_id(RESULT_PREFIX)
+            with open(self._file(job, result_id), "wb", buffering=1 << 20) as out:
+                buffer: list[str] = []
+                for piece in pieces(records()):
+                    buffer.append(piece)
+                    if len(buffer) >= 2000:
+                        out.write("".join(buffer).encode("utf-8"))
+                        buffer.clear()
                 out.write("".join(buffer).encode("utf-8"))
-                buffer.clear()
-        out.write("".join(buffer).encode("utf-8"))
-        return count
+            if taken == 0 and result_ids:
+                self._file(job, result_id).unlink()
+                break
+            result_ids.append(result_id)
+            total += taken
+            if taken < RESULT_FILE_RECORDS:
+                break
+        return total, result_ids
