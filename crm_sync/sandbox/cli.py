@@ -152,7 +152,7 @@ def run_sandbox(host: str, port: int, data_dir: Path, records: int, seed: int, f
               type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False))
 def sandbox_command(host: str, port: int, data_dir: Path, records: int, seed: int, faults: str | None,
                     daily_api_requests: int, log_level: str) -> None:
-    """Run the sandbox: a local Salesforce org over HTTPS (REST, Bulk API 2.0, SOAP/OAuth login)."""
+    """Run the sandbox: a local Salesforce org over HTTPS (REST, Bulk API 2.0 and 1.0 query, SOAP/OAuth login)."""
     logging.basicConfig(stream=sys.stderr, level=log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:

@@ -1,4 +1,4 @@
-"""The Starlette app of the sandbox: login endpoints, the REST/Bulk API, the admin surface.
+"""The Starlette app of the sandbox: login endpoints, the REST/Bulk API, Bulk API 1.0 queries, the admin surface.
 
 Every API request (/services/data/vXX.X/...) goes through one pipeline: bearer session check
 (401 INVALID_SESSION_ID), the daily limit (403 REQUEST_LIMIT_EXCEEDED, else one call counted),
