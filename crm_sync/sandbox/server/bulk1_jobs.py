@@ -321,6 +321,8 @@ class Bulk1Jobs:
                     offsets = array("q")
                     write_results(compiled, self._org.catalog, conn, out, ",", "\n", offsets, len(header))
                 return len(offsets), [result_id]
+            if job.content_type == "JSON":
+                return self._write_json_files(job, compiled, conn, batch.id_range)
             return self._write_files(job, compiled, self._rows(conn, compiled, batch.id_range))
 
     def _file(self, job: Job, result_id: str) -> Path:
@@ -339,13 +341,48 @@ class Bulk1Jobs:
                 if (low is None or record_id >= low) and (high is None or record_id < high):
                     yield row
 
+    def _write_json_files(self, job: Job, compiled: Any, conn: Any,
+                          id_range: tuple[str | None, str | None] | None) -> tuple[int, list[str]]:
+        """JSON result files with SQLite writing each record's JSON (wire.json_record_sql)."""
+        width = len(conn.execute(f"SELECT * FROM ({compiled.sql}) LIMIT 0", compiled.params).description)
+        names = ", ".join(f"c{i}" for i in range(width))
+        record = wire.json_record_sql(compiled.shape, f"/services/data/v{job.api_version}")
+        sql, params = f"WITH r({names}) AS ({compiled.sql}) SELECT {record} FROM r", list(compiled.params)
+        if id_range is not None:
+            low, high = id_range
+            id_column = f"c{compiled.shape.id_index}"
+            conditions = ([f"{id_column} >= ?"] if low else []) + ([f"{id_column} < ?"] if high else [])
+            if conditions:
+                sql += " WHERE " + " AND ".join(conditions)
+                params += [value for value in (low, high) if value]
+        cursor = conn.execute(sql, params)
+        total, result_ids = 0, []
+        while True:
+            result_id = self._org.new_id(RESULT_PREFIX)
+            taken = 0
+            with open(self._file(job, result_id), "wb", buffering=1 << 20) as out:
+                out.write(b"[")
+                while taken < RESULT_FILE_RECORDS:
+                    rows = cursor.fetchmany(min(5000, RESULT_FILE_RECORDS - taken))
+                    if not rows:
+                        break
+                    out.write((b"," if taken else b"") + ",".join(row[0] for row in rows).encode("utf-8"))
+                    taken += len(rows)
+                out.write(b"]")
+            if taken == 0 and result_ids:
+                self._file(job, result_id).unlink()
+                break
+            result_ids.append(result_id)
+            total += taken
+            if taken < RESULT_FILE_RECORDS:
+                break
+        return total, result_ids
+
     def _write_files(self, job: Job, compiled: Any, rows: Iterator[tuple]) -> tuple[int, list[str]]:
-        """Rows into result files of at most RESULT_FILE_RECORDS records each (at least one file)."""
+        """XML or CSV rows into result files of at most RESULT_FILE_RECORDS records each (at least one file)."""
         base_url = f"/services/data/v{job.api_version}"
-        if job.content_type == "JSON":
-            build = compiled.record_builder(base_url, wire.json_convert_for(json_converter))
-            pieces: Callable[[Iterator[Any]], Any] = wire.json_results
-        elif job.content_type == "XML":
+        pieces: Callable[[Iterator[Any]], Any]
+        if job.content_type == "XML":
             build = compiled.record_builder(base_url, wire.xml_convert_for(json_converter))
             pieces = wire.xml_results
         else:

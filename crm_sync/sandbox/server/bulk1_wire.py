@@ -2,7 +2,7 @@
 
 A request's answer is JSON when it sends or asks for JSON (`Content-Type` / `Accept`), or the job is a
 JSON job; XML otherwise, as Salesforce answers. Result files follow the job's contentType: JSON (an
-array of records, datetimes and dates as epoch milliseconds), XML (`queryResult`) or CSV (as Bulk
+array of records, datetimes and dates as epoch milliseconds, written by SQLite: `json_record_sql`), XML (`queryResult`) or CSV (as Bulk
 API 2.0 writes it).
 """
 
@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable
-from datetime import date
 from typing import Any
 from xml.etree import ElementTree
 from xml.sax.saxutils import escape
@@ -18,14 +17,13 @@ from xml.sax.saxutils import escape
 from starlette.responses import Response
 
 from crm_sync.sandbox.catalog import Field
-from crm_sync.sandbox.soql.shaping import java_double
+from crm_sync.sandbox.soql.shaping import ObjectShape, java_double
 
 NAMESPACE = "http://www.force.com/2009/06/asyncapi/dataload"
 XSI = "http://www.w3.org/2001/XMLSchema-instance"
 JSON_TYPE = "application/json;charset=UTF-8"
 XML_TYPE = "application/xml;charset=UTF-8"
 CSV_TYPE = "text/csv;charset=UTF-8"
-_EPOCH_DAY = date(1970, 1, 1).toordinal()
 
 
 class Bulk1Error(Exception):
@@ -120,35 +118,6 @@ def iso_z(stored: str) -> str:
 
 # ----- result values -------------------------------------------------------------------------------
 
-def _epoch_ms_of_datetime(stored: object) -> object:
-    """`2024-05-01T12:30:00.000+0000` -> 1714566600000 (the stored form is fixed-width UTC)."""
-    if stored is None:
-        return None
-    text = str(stored)
-    days = date(int(text[0:4]), int(text[5:7]), int(text[8:10])).toordinal() - _EPOCH_DAY
-    seconds = int(text[11:13]) * 3600 + int(text[14:16]) * 60 + int(text[17:19])
-    return (days * 86400 + seconds) * 1000 + int(text[20:23])
-
-
-def _epoch_ms_of_date(stored: object) -> object:
-    if stored is None:
-        return None
-    text = str(stored)
-    return (date(int(text[0:4]), int(text[5:7]), int(text[8:10])).toordinal() - _EPOCH_DAY) * 86_400_000
-
-
-def json_convert_for(rest_converter: Callable[[Field], Callable[[object], object] | None]
-                     ) -> Callable[[Field], Callable[[object], object] | None]:
-    """Bulk API 1.0 JSON values: datetimes and dates in epoch milliseconds, the rest as REST has them."""
-    def choose(field: Field) -> Callable[[object], object] | None:
-        if field.type == "datetime":
-            return _epoch_ms_of_datetime
-        if field.type == "date":
-            return _epoch_ms_of_date
-        return rest_converter(field)
-    return choose
-
-
 def xml_convert_for(rest_converter: Callable[[Field], Callable[[object], object] | None]
                     ) -> Callable[[Field], Callable[[object], object] | None]:
     """Bulk API 1.0 XML values: datetimes end in Z, the rest as REST has them."""
@@ -182,12 +151,29 @@ def xml_results(records: Iterable[dict]) -> Iterable[str]:
     yield "</queryResult>"
 
 
-def json_results(records: Iterable[dict]) -> Iterable[str]:
-    """A query result file in JSON (an array of records), piece by piece."""
-    yield "["
-    first = True
-    for record in records:
-        yield json.dumps(record, ensure_ascii=False, separators=(",", ":")) if first else \
-            "," + json.dumps(record, ensure_ascii=False, separators=(",", ":"))
-        first = False
-    yield "]"
+def _json_value_sql(field: Field, column: str) -> str:
+    """SQL giving a stored value as Bulk API 1.0 JSON writes it (the same values `json_convert_for` gives)."""
+    if field.type == "boolean":
+        return f"json(CASE WHEN {column} IS NULL THEN NULL WHEN {column} THEN 'true' ELSE 'false' END)"
+    if field.type == "datetime":  # fixed-width UTC text: julianday reads its first 23 characters
+        return f"CAST(round((julianday(substr({column}, 1, 23)) - 2440587.5) * 86400000.0) AS INTEGER)"
+    if field.type == "date":
+        return f"CAST(round((julianday({column}) - 2440587.5) * 86400000.0) AS INTEGER)"
+    if field.type in ("double", "currency", "percent"):
+        return f"CAST({column} AS REAL)"
+    return column
+
+
+def json_record_sql(shape: ObjectShape, base_url: str) -> str:
+    """SQL over the columns c0..cN of a compiled query's rows giving each record's Bulk 1.0 JSON text
+    (attributes first, fields in select order, a missing parent as null), as `json_convert_for` builds it."""
+    url = f"'{base_url}/sobjects/{shape.type_name}/' || c{shape.id_index}"
+    parts = [f"'attributes', json_object('type', '{shape.type_name}', 'url', {url})"]
+    for entry in shape.entries:
+        if isinstance(entry[1], ObjectShape):
+            parent = entry[1]
+            nested = json_record_sql(parent, base_url)
+            parts.append(f"'{entry[0]}', json(CASE WHEN c{parent.id_index} IS NULL THEN NULL ELSE {nested} END)")
+        else:
+            parts.append(f"'{entry[0]}', {_json_value_sql(entry[3], f'c{entry[1]}')}")
+    return "json_object(" + ", ".join(parts) + ")"

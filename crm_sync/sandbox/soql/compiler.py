@@ -93,6 +93,11 @@ class CompiledQuery:
             raise TypeError("only a query of fields has records of this shape")
         return record_builder(self._shape, base_url, convert_for)
 
+    @property
+    def shape(self) -> ObjectShape | None:
+        """The record shape of a query of fields (None for COUNT() and aggregates)."""
+        return self._shape
+
     def root_id(self, row: tuple) -> str:
         """The Id of a result row's record (every field query selects it, visibly or not)."""
         assert self._shape is not None
