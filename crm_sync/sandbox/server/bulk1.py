@@ -82,7 +82,7 @@ async def _dispatch(org: Org, request: Request, session: Session, version: str, 
         body = wire.parse_job_request(await request.body(), as_json)
         job = jobs.create_job(body, user_id=session.user_id, api_version=version,
                               pk_chunking=request.headers.get("sforce-enable-pkchunking"))
-        return wire.info_response("jobInfo", job.info(), as_json or job.content_type == "JSON", 201)
+        return wire.info_response("jobInfo", job.info(), as_json, 201)
     if len(parts) < 2 or parts[0] != "job":
         raise _unknown(request)
     job = jobs.get_job(parts[1])
