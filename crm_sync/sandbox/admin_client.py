@@ -76,6 +76,16 @@ class SandboxAdmin:
     def undelete_record(self, obj: str, record_id: str, as_user: str | None = None) -> None:
         self._call("POST", f"records/{obj}", {"op": "undelete", "id": record_id, "as_user": as_user})
 
+    def hard_delete_record(self, obj: str, record_id: str, as_user: str | None = None) -> None:
+        """Delete a record without the recycle bin: never in queryAll again, still listed by the
+        getDeleted endpoint (/sobjects/{obj}/deleted) for its window, at the time of this call."""
+        self._call("POST", f"records/{obj}", {"op": "hard_delete", "id": record_id, "as_user": as_user})
+
+    def empty_recycle_bin(self, ids: list[str] | None = None) -> list[str]:
+        """Purge records from the recycle bin (those named, or all) as emptyRecycleBin does; the Ids purged.
+        They leave queryAll and stay in getDeleted at the time they were deleted."""
+        return self._call("POST", "recycle-bin/empty", {"ids": ids})["ids"]
+
     def faults(self) -> dict:
         return self._call("GET", "faults")
 
@@ -126,6 +136,14 @@ class SandboxAdmin:
     def expire_sessions(self) -> int:
         """Invalidate every current session; returns how many there were."""
         return self._call("POST", "expire-sessions")["expired"]
+
+    def mint_refresh_token(self, as_user: str | None = None) -> str:
+        """A refresh token as Salesforce's web server flow issues one (for the integration user by default).
+
+        Redeem it with the OAuth refresh_token grant (`SandboxInfo.oauth_token("refresh_token", refresh_token=...)`);
+        the password and client-credentials grants issue none, as in Salesforce.
+        """
+        return self._call("POST", "refresh-tokens", {"as_user": as_user})["refresh_token"]
 
     def rotate_credentials(self) -> Any:
         """Revoke the org's credentials: new password, security token and client secret (username and client id

@@ -19,10 +19,13 @@ SQLITE_TYPE = {
     "phone": "TEXT", "url": "TEXT", "reference": "TEXT", "datetime": "TEXT", "date": "TEXT",
     "boolean": "INTEGER", "int": "INTEGER", "double": "REAL", "currency": "REAL", "percent": "REAL",
 }
+# Compound fields (address, location) are not stored: each reads its component fields, the ones whose
+# compoundFieldName names it. They are read-only, cannot be filtered or sorted, and Bulk queries refuse them.
+COMPOUND_TYPES = {"address", "location"}
 SOAP_TYPE = {
     "id": "tns:ID", "reference": "tns:ID", "boolean": "xsd:boolean", "int": "xsd:int",
     "double": "xsd:double", "currency": "xsd:double", "percent": "xsd:double",
-    "datetime": "xsd:dateTime", "date": "xsd:date",
+    "datetime": "xsd:dateTime", "date": "xsd:date", "address": "urn:address", "location": "urn:location",
 }
 
 
@@ -52,6 +55,10 @@ class Field:
         return SQLITE_TYPE[self.type]
 
     @property
+    def is_compound(self) -> bool:
+        return self.type in COMPOUND_TYPES
+
+    @property
     def is_polymorphic(self) -> bool:
         return len(self.reference_to) > 1
 
@@ -72,9 +79,11 @@ class SObject:
     fields: tuple[Field, ...]
     custom: bool = False
     name_field: str | None = "Name"
+    compound_fields: tuple[Field, ...] = ()  # not stored: see COMPOUND_TYPES
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_by_lower", {f.name.lower(): f for f in self.fields})
+        object.__setattr__(self, "_compound_by_lower", {f.name.lower(): f for f in self.compound_fields})
         object.__setattr__(
             self,
             "_by_relationship",
@@ -84,6 +93,26 @@ class SObject:
     def field(self, name: str) -> Field | None:
         """The field with this name, case-insensitive as in SOQL, or None."""
         return self._by_lower.get(name.lower())  # type: ignore[attr-defined]
+
+    def compound(self, name: str) -> Field | None:
+        """The compound field (BillingAddress) with this name, case-insensitive, or None."""
+        return self._compound_by_lower.get(name.lower())  # type: ignore[attr-defined]
+
+    def components(self, compound: Field) -> list[Field]:
+        """The stored fields a compound field is made of (hidden ones left out)."""
+        return [f for f in self.fields if f.compound_field_name == compound.name]
+
+    def described_fields(self) -> list[Field]:
+        """Stored fields in order, each compound field right after its last component (as describe lists them)."""
+        out: list[Field] = []
+        pending = {f.name: f for f in self.compound_fields}
+        for position, f in enumerate(self.fields):
+            out.append(f)
+            name = f.compound_field_name
+            following = self.fields[position + 1].compound_field_name if position + 1 < len(self.fields) else None
+            if name in pending and following != name:
+                out.append(pending.pop(name))
+        return out + list(pending.values())
 
     def relationship(self, name: str) -> Field | None:
         """The reference field whose relationshipName is `name` (case-insensitive), or None."""
@@ -128,6 +157,10 @@ def _system_fields(owner: bool = True) -> list[Field]:
 _NAME_RO = {"createable": False, "updateable": False}
 
 
+GEOCODE_ACCURACY = ("Address", "NearAddress", "Block", "Street", "ExtendedZip", "Zip", "Neighborhood", "City",
+                    "County", "State", "Unknown")
+
+
 def _address(prefix: str) -> list[Field]:
     compound = f"{prefix}Address"
     return [
@@ -136,7 +169,15 @@ def _address(prefix: str) -> list[Field]:
         _f(f"{prefix}State", "string", length=80, compound_field_name=compound),
         _f(f"{prefix}PostalCode", "string", length=20, compound_field_name=compound),
         _f(f"{prefix}Country", "string", length=80, compound_field_name=compound),
+        _f(f"{prefix}Latitude", "double", compound_field_name=compound),
+        _f(f"{prefix}Longitude", "double", compound_field_name=compound),
+        _f(f"{prefix}GeocodeAccuracy", "picklist", "Geocode Accuracy", length=40, compound_field_name=compound,
+           picklist_values=GEOCODE_ACCURACY),
     ]
+
+
+def _compound_address(prefix: str, label: str) -> Field:
+    return Field(name=f"{prefix}Address", type="address", label=label, createable=False, updateable=False)
 
 
 USER = SObject("User", "005", "User", "Users", tuple(_system_fields(owner=False) + [
@@ -168,11 +209,13 @@ ACCOUNT = SObject("Account", "001", "Account", "Accounts", tuple(_system_fields(
     _f("Phone", "phone", "Account Phone"),
     _f("Website", "url"),
     *_address("Billing"),
+    *_address("Shipping"),
     _f("Description", "textarea", "Account Description"),
     _ref("ParentId", ["Account"], "Parent", "Parent Account ID"),
     _f("External_Id__c", "string", "External Id", length=64, external_id=True, unique=True),
     _f("Health_Score__c", "double", "Health Score"),
-]))
+]), compound_fields=(_compound_address("Billing", "Billing Address"),
+                     _compound_address("Shipping", "Shipping Address")))
 
 CONTACT = SObject("Contact", "003", "Contact", "Contacts", tuple(_system_fields() + [
     _ref("AccountId", ["Account"], "Account", "Account ID"),
@@ -188,8 +231,10 @@ CONTACT = SObject("Contact", "003", "Contact", "Contacts", tuple(_system_fields(
     _f("Birthdate", "date"),
     _f("HasOptedOutOfEmail", "boolean", "Email Opt Out", default=False),
     *_address("Mailing"),
+    *_address("Other"),
     _f("External_Id__c", "string", "External Id", length=64, external_id=True, unique=True),
-]))
+]), compound_fields=(_compound_address("Mailing", "Mailing Address"),
+                     _compound_address("Other", "Other Address")))
 
 LEAD = SObject("Lead", "00Q", "Lead", "Leads", tuple(_system_fields() + [
     _f("FirstName", "string", length=40),
@@ -324,9 +369,9 @@ def describe_field(f: Field) -> dict:
         "externalId": f.external_id,
         "unique": f.unique,
         "idLookup": f.name == "Id" or f.external_id or f.name in {"Name", "Email", "Username"},
-        "filterable": f.type != "textarea",
-        "sortable": f.type != "textarea",
-        "groupable": f.type not in {"textarea", "double", "currency", "percent", "datetime"},
+        "filterable": f.type != "textarea" and not f.is_compound,
+        "sortable": f.type != "textarea" and not f.is_compound,
+        "groupable": f.type not in {"textarea", "double", "currency", "percent", "datetime", *COMPOUND_TYPES},
         "nameField": f.name == "Name",
         "defaultedOnCreate": f.default is not None or f.name in {"Id", "IsDeleted", "CreatedDate",
                                                                  "CreatedById", "LastModifiedDate",
@@ -377,7 +422,7 @@ def describe_object(o: SObject, base_url: str = "/services/data/v59.0", fields: 
         "urls": urls,
     }
     if fields:
-        entry["fields"] = [describe_field(f) for f in o.fields]
+        entry["fields"] = [describe_field(f) for f in o.described_fields()]
         entry["childRelationships"] = []
         entry["recordTypeInfos"] = []
     return entry

@@ -96,6 +96,8 @@ def run_sandbox(host: str, port: int, data_dir: Path, records: int, seed: int, f
             build_app(org), ssl_certfile=str(certs.cert_file), ssl_keyfile=str(certs.key_file),
             log_config=None, log_level="warning", access_log=False, lifespan="off",
             timeout_graceful_shutdown=2, timeout_keep_alive=30,
+            # h11 writes header names as given (httptools lower-cases them); Date comes from the app
+            http="h11", date_header=False, server_header=False,
         )
         server = uvicorn.Server(config)
         user = org.login_user()
@@ -150,7 +152,7 @@ def run_sandbox(host: str, port: int, data_dir: Path, records: int, seed: int, f
               type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False))
 def sandbox_command(host: str, port: int, data_dir: Path, records: int, seed: int, faults: str | None,
                     daily_api_requests: int, log_level: str) -> None:
-    """Run the sandbox: a local Salesforce org over HTTPS (REST, Bulk API 2.0, SOAP/OAuth login)."""
+    """Run the sandbox: a local Salesforce org over HTTPS (REST, Bulk API 2.0 and 1.0 query, SOAP/OAuth login)."""
     logging.basicConfig(stream=sys.stderr, level=log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:

@@ -27,6 +27,7 @@ from crm_sync.sandbox.errors import SalesforceError
 from crm_sync.sandbox.generator import seed_org
 from crm_sync.sandbox.ids import IdFactory
 from crm_sync.sandbox.server.auth import Credentials, Sessions
+from crm_sync.sandbox.server.bulk1_jobs import Bulk1Jobs
 from crm_sync.sandbox.server.bulk_jobs import BulkJobs
 from crm_sync.sandbox.server.cursors import QueryCursors
 from crm_sync.sandbox.server.faults import FaultConfig, Faults
@@ -139,11 +140,12 @@ class Org:
         self.sessions = Sessions(self.credentials.org_id, ttl=lambda: self.faults.config.session_ttl_s)
         self.usage = ApiUsage(daily_api_requests, clock=clock)
         # locators and job Ids start at a random point, so Ids from an earlier run never match new ones
-        self._ids = IdFactory(start={prefix: secrets.randbelow(62**8) for prefix in (LOCATOR_PREFIX, "750")})
+        self._ids = IdFactory(start={prefix: secrets.randbelow(62**8) for prefix in (LOCATOR_PREFIX, "750", "751", "752")})
         self.cursors = QueryCursors(self.store.reader, lambda: self._ids.new_id(LOCATOR_PREFIX),
                                     materialize=self.store.in_transaction)
         self.writes = RecordWrites(self.store, self.faults, clock)
         self.bulk = BulkJobs(self, self.data_dir / "bulk", clock)
+        self.bulk1 = Bulk1Jobs(self, self.data_dir / "bulk1", clock)
 
     def now(self) -> datetime:
         return self.clock()
@@ -242,10 +244,12 @@ class Org:
         """Empty the org: records, rules, open cursors, bulk jobs, API usage (sessions stay valid)."""
         self.cursors.close_all()
         self.bulk.clear()
+        self.bulk1.clear()
         self.store.reset()
         self.usage.reset()
 
     def close(self) -> None:
         self.cursors.close_all()
         self.bulk.close()
+        self.bulk1.close()
         self.store.close()

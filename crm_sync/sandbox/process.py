@@ -21,8 +21,10 @@ How simple-salesforce (unmodified, 1.12) reaches https://127.0.0.1:PORT:
   * OAuth client credentials: Salesforce(consumer_key=, consumer_secret=, domain=info.login_domain, session=s)
   * Direct: Salesforce(instance_url=info.instance_url, session_id=<access token>, session=s); the
     port is kept. The refresh_token grant is not in simple-salesforce: post it with requests
-    (`info.oauth_token("refresh_token", refresh_token=...)`).
-  After any login, `sf_instance` is "127.0.0.1:PORT" and every REST/Bulk 2.0 URL goes to the sandbox.
+    (`info.oauth_token("refresh_token", refresh_token=info.admin.mint_refresh_token())`); as in
+    Salesforce, the password and client-credentials grants issue no refresh token.
+  After any login, `sf_instance` is "127.0.0.1:PORT" and every REST / Bulk 2.0 / Bulk 1.0 (`sf.bulk`,
+  query jobs only) URL goes to the sandbox.
 - `info.env()` gives SALESFORCE_DOMAIN as "127.0.0.1:PORT" (a host, as crm_sync.salesforce reads it).
 """
 

@@ -2,7 +2,10 @@
 
 One table per catalog object (table name = object name, one column per field) plus two hidden
 columns: `_visible_after` (commit lag: the row exists but is not visible before that instant) and
-`_deleted_at` (when it went to the recycle bin). Datetimes are stored in `timefmt` form, so text
+`_deleted_at` (when it went to the recycle bin). A hard delete (or emptying the recycle bin) removes
+the row and writes (object, Id, deleted date) to the delete log `_sandbox_delete_log`: such a record
+is never in queryAll again, yet getDeleted (`deleted()`) still lists it, and its Id is never handed
+out again. Datetimes are stored in `timefmt` form, so text
 order is time order. Writes go through one lock and one writer connection, one transaction each;
 readers use their own short-lived connections (WAL), so a long SELECT sees one snapshot while
 writes go on.
@@ -36,6 +39,7 @@ INTEGRATION_USERNAME = "integration@crm-sync.sandbox"
 AUTOMATION_USERNAME = "automation@crm-sync.sandbox"
 FIRST_CASE_NUMBER = 1000
 RULES_TABLE = "_sandbox_rules"
+DELETE_LOG_TABLE = "_sandbox_delete_log"
 
 _ONE_MS = timedelta(milliseconds=1)
 _EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -312,6 +316,8 @@ class Store:
             for statement in schema_statements(sobject)[1:]:
                 conn.execute(statement)
         conn.execute(f"CREATE TABLE IF NOT EXISTS {RULES_TABLE} (id INTEGER PRIMARY KEY, document TEXT NOT NULL)")
+        conn.execute(f"CREATE TABLE IF NOT EXISTS {DELETE_LOG_TABLE} (object TEXT NOT NULL, Id TEXT NOT NULL, "
+                     "deleted_at TEXT NOT NULL, PRIMARY KEY (object, Id))")
 
     def _ensure_user(
         self, conn: sqlite3.Connection, username: str, *, last_name: str, alias: str, creator_id: str | None
@@ -398,7 +404,9 @@ class Store:
             f"SELECT Id FROM {quote(sobject.name)} WHERE Id GLOB ? ORDER BY Id DESC LIMIT 1",
             (prefix + IdFactory.POD + "*",),
         ).fetchone()
-        highest = max(IdFactory.sequence_of(row[0]) if row else 0, self._id_high.get(prefix, 0))
+        purged = conn.execute(f"SELECT max(Id) FROM {DELETE_LOG_TABLE} WHERE object = ?", (sobject.name,)).fetchone()
+        highest = max(IdFactory.sequence_of(row[0]) if row else 0, self._id_high.get(prefix, 0),
+                      IdFactory.sequence_of(purged[0]) if purged and purged[0] else 0)
         self.ids.ensure_after(prefix, highest)
         new = [self.ids.new_id(prefix) for _ in range(count)]
         if new:
@@ -422,11 +430,14 @@ class Store:
             raise SalesforceError(400, "JSON_PARSER_ERROR", "The record must be a JSON object of field values")
         given: dict[Field, Any] = {}
         for key, value in values.items():
-            if key == "attributes":
+            if isinstance(key, str) and key.lower() == "attributes":
                 continue
             field = sobject.field(key) if isinstance(key, str) else None
             if field is None:
-                raise _no_such_column(sobject, key)
+                compound = sobject.compound(key) if isinstance(key, str) else None
+                if compound is None:
+                    raise _no_such_column(sobject, key)
+                field = compound  # read-only: refused below with the other locked fields
             if field.name == "Id":
                 if creating:
                     raise SalesforceError(400, "INVALID_FIELD", "cannot specify Id in an insert call", ["Id"])
@@ -719,6 +730,53 @@ class Store:
                           LastModifiedById=user_id, **{DELETED_AT: stamp})
             self._write_changes(conn, sobject, previous, record)
 
+    def hard_delete(self, obj: str, record_id: str, *, user_id: str) -> None:
+        """Remove a record without the recycle bin (live, or already in the bin): never in queryAll again,
+        listed by `deleted()` at the time of its delete (its recycle-bin time if it was in the bin)."""
+        sobject = self._sobject(obj)
+        record_id = self._record_id(sobject, record_id)
+        with self._write() as conn:
+            previous = self._fetch(conn, sobject, record_id)
+            if previous is None:
+                raise _not_found()
+            if previous["IsDeleted"]:
+                deleted_at = previous[DELETED_AT] or previous["SystemModstamp"]
+            else:
+                deleted_at = self._next_stamp(previous, ("LastModifiedDate", "SystemModstamp"))
+            self._purge(conn, sobject, record_id, deleted_at)
+
+    def empty_recycle_bin(self, record_ids: list[str] | None = None) -> list[str]:
+        """Purge records from the recycle bin (those named, or every one); the Ids purged.
+
+        Like a hard delete: gone from queryAll, still listed by `deleted()` at their recycle-bin time.
+        A named Id that is not in the recycle bin is NOT_FOUND and nothing is purged.
+        """
+        with self._write() as conn:
+            if record_ids is None:
+                binned = [(sobject, row[0], row[1]) for sobject in self.schema.objects
+                          for row in conn.execute(f"SELECT Id, {DELETED_AT} FROM {quote(sobject.name)} "
+                                                  "WHERE IsDeleted = 1")]
+            else:
+                binned, missing = [], []
+                for value in record_ids:
+                    sobject = self.catalog.by_prefix(key_prefix(value)) if is_valid_id(value) else None
+                    row = self._fetch(conn, sobject, to_18(value)) if sobject is not None else None
+                    if row is None or not row["IsDeleted"]:
+                        missing.append(value)
+                    else:
+                        binned.append((sobject, row["Id"], row[DELETED_AT]))
+                if missing:
+                    raise SalesforceError(404, "NOT_FOUND", f"Not in the recycle bin: {', '.join(missing)}")
+            for sobject, record_id, deleted_at in binned:
+                self._purge(conn, sobject, record_id, deleted_at)
+        return [record_id for _, record_id, _ in binned]
+
+    @staticmethod
+    def _purge(conn: sqlite3.Connection, sobject: SObject, record_id: str, deleted_at: str) -> None:
+        conn.execute(f"DELETE FROM {quote(sobject.name)} WHERE Id = ?", (record_id,))
+        conn.execute(f"INSERT OR REPLACE INTO {DELETE_LOG_TABLE} (object, Id, deleted_at) VALUES (?, ?, ?)",
+                     (sobject.name, record_id, deleted_at))
+
     def undelete(self, obj: str, record_id: str, *, user_id: str) -> None:
         """Restore a record from the recycle bin; modstamps bumped."""
         sobject = self._sobject(obj)
@@ -826,6 +884,7 @@ class Store:
                     )
                 else:
                     conn.execute(f"DELETE FROM {quote(sobject.name)}")
+            conn.execute(f"DELETE FROM {DELETE_LOG_TABLE}")
         self.rules.clear()
 
     # ----- reads ---------------------------------------------------------------------------------
@@ -870,13 +929,16 @@ class Store:
         return [row[0] for row in rows]
 
     def deleted(self, obj: str, start: datetime, end: datetime) -> list[dict]:
-        """Records moved to the recycle bin in [start, end]: [{"id", "deletedDate"}] (getDeleted)."""
+        """Records deleted in [start, end], in the recycle bin or hard-deleted: [{"id", "deletedDate"}]."""
         sobject = self._sobject(obj)
+        window = (timefmt.format_datetime(start), timefmt.format_datetime(end))
         with self.reader() as conn:
             rows = conn.execute(
-                f"SELECT Id, {DELETED_AT} FROM {quote(sobject.name)} WHERE IsDeleted = 1 "
-                f"AND {DELETED_AT} BETWEEN ? AND ? ORDER BY {DELETED_AT}, Id",
-                (timefmt.format_datetime(start), timefmt.format_datetime(end)),
+                f"SELECT Id, {DELETED_AT} AS at FROM {quote(sobject.name)} WHERE IsDeleted = 1 "
+                f"AND {DELETED_AT} BETWEEN ? AND ? "
+                f"UNION ALL SELECT Id, deleted_at AS at FROM {DELETE_LOG_TABLE} WHERE object = ? "
+                "AND deleted_at BETWEEN ? AND ? ORDER BY at, Id",
+                (*window, sobject.name, *window),
             ).fetchall()
         return [{"id": row[0], "deletedDate": row[1]} for row in rows]
 

@@ -150,7 +150,7 @@ def test_rotation_revokes_sessions_and_old_secrets_and_rewrites_sandbox_json(inf
                                                                              data_dir: Path) -> None:
     soap = info.salesforce("soap")
     direct = info.salesforce("direct")
-    refresh_token = info.oauth_token("password")["refresh_token"]
+    refresh_token = info.admin.mint_refresh_token()
     assert soap.query("SELECT COUNT() FROM Account")["totalSize"] > 0
 
     new = info.admin.rotate_credentials()

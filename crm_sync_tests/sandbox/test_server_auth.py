@@ -41,12 +41,37 @@ def test_direct_session_with_instance_url(sandbox: SandboxInfo) -> None:
     assert sf.limits()["DailyApiRequests"]["Max"] > 0
 
 
-def test_refresh_token_grant(sandbox: SandboxInfo) -> None:
-    first = sandbox.oauth_token("password")
-    assert first["refresh_token"]
-    refreshed = sandbox.oauth_token("refresh_token", refresh_token=first["refresh_token"])
-    assert refreshed["access_token"] != first["access_token"]
-    assert "refresh_token" not in refreshed
+def test_password_and_client_credentials_grants_issue_no_refresh_token(sandbox: SandboxInfo) -> None:
+    for grant in ("password", "client_credentials"):
+        answer = sandbox.oauth_token(grant)
+        assert answer["access_token"] and "refresh_token" not in answer, grant
+        assert "refresh_token" not in answer["scope"].split()
+
+
+def test_refresh_token_grant_with_a_minted_token(sandbox: SandboxInfo) -> None:
+    refresh_token = sandbox.admin.mint_refresh_token()
+    first = sandbox.oauth_token("refresh_token", refresh_token=refresh_token)
+    again = sandbox.oauth_token("refresh_token", refresh_token=refresh_token)
+    assert first["access_token"] != again["access_token"]
+    assert "refresh_token" not in first and first["instance_url"] == sandbox.instance_url
+    sf = Salesforce(instance_url=first["instance_url"], session_id=first["access_token"],
+                    session=sandbox.http_session())
+    assert sf.query("SELECT COUNT() FROM Account")["totalSize"] > 0
+
+
+def test_minted_refresh_token_acts_as_its_user(sandbox: SandboxInfo, sf) -> None:
+    other = sf.query("SELECT Username FROM User WHERE IsActive = true AND Username != "
+                     f"'{sandbox.username}' LIMIT 1")["records"][0]["Username"]
+    answer = sandbox.oauth_token("refresh_token", refresh_token=sandbox.admin.mint_refresh_token(as_user=other))
+    user_id = answer["id"].rsplit("/", 1)[1]
+    assert sf.query(f"SELECT Username FROM User WHERE Id = '{user_id}'")["records"][0]["Username"] == other
+
+
+def test_a_public_client_refreshes_without_its_secret(sandbox: SandboxInfo) -> None:
+    data = {"grant_type": "refresh_token", "client_id": sandbox.client_id,
+            "refresh_token": sandbox.admin.mint_refresh_token()}
+    answer = sandbox.http_session().post(f"{sandbox.instance_url}/services/oauth2/token", data=data, timeout=60)
+    assert answer.status_code == 200 and answer.json()["access_token"]
 
 
 def test_bad_soap_credentials_are_invalid_login(sandbox: SandboxInfo) -> None:

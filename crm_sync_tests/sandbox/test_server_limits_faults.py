@@ -32,6 +32,22 @@ def test_every_api_call_counts_one_and_admin_calls_none(sf, admin: SandboxAdmin)
     assert admin.api_usage()["used"] >= first + 2
 
 
+def test_soap_login_counts_one_and_oauth_tokens_none(sandbox: SandboxInfo, admin: SandboxAdmin,
+                                                    clean_org_state: None) -> None:
+    before = admin.api_usage()["used"]
+    sandbox.salesforce("soap")
+    assert admin.api_usage()["used"] == before + 1
+    sandbox.oauth_token("password")
+    sandbox.oauth_token("client_credentials")
+    sandbox.oauth_token("refresh_token", refresh_token=admin.mint_refresh_token())
+    assert admin.api_usage()["used"] == before + 1
+    admin.set_limits(daily_api_requests=before + 1)  # spent: a SOAP login still gets in, and is counted
+    sf = sandbox.salesforce("soap")
+    assert admin.api_usage()["used"] == before + 2
+    with pytest.raises(SalesforceRefusedRequest):
+        sf.limits()
+
+
 def test_limit_info_header_on_errors_too(sandbox: SandboxInfo, sf) -> None:
     response = sandbox.http_session().get(f"{sf.base_url}sobjects/Nope__c",
                                           headers={"Authorization": f"Bearer {sf.session_id}"})

@@ -144,7 +144,7 @@ def test_unknown_path_and_xml_are_refused(sandbox: SandboxInfo, sf) -> None:
     outside = session.get(f"{sandbox.instance_url}/somewhere/else")
     assert outside.status_code == 404 and outside.json()[0]["errorCode"] == "NOT_FOUND"
     for path in ("/services/data/v59.0/search?q=FIND+{x}", "/services/data/v59.0/sobjects/Account/listviews",
-                 "/services/async/59.0/job", "/services/apexrest/thing"):
+                 "/services/apexrest/thing"):
         refused = session.get(f"{sandbox.instance_url}{path}", headers=headers)
         assert refused.status_code == 501, path
         assert refused.json()[0]["errorCode"] == "NOT_SUPPORTED_BY_SANDBOX"

@@ -174,3 +174,103 @@ def test_query_cursors_idle_out_and_are_capped(tmp_path: Path) -> None:
         assert len(cursors) == 0
     finally:
         org.close()
+
+
+@pytest.mark.parametrize("content_type", ["JSON", "XML", "CSV"])
+def test_bulk1_results_split_into_files_of_at_most_n_records(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                            content_type: str) -> None:
+    import json
+    import time
+    from xml.etree import ElementTree
+
+    from crm_sync.sandbox.server import bulk1_jobs
+
+    monkeypatch.setattr(bulk1_jobs, "RESULT_FILE_RECORDS", 4)
+    org = Org(tmp_path)
+    try:
+        user = org.store.integration_user_id
+        made = {org.writes.create("Account", {"Name": f"a{n}"}, user_id=user) for n in range(10)}
+        # CSV without PK chunking is one file; with chunking each chunk splits like JSON and XML
+        job = org.bulk1.create_job({"operation": "query", "object": "Account", "contentType": content_type},
+                                   user_id=user, api_version="59.0",
+                                   pk_chunking="chunkSize=100" if content_type == "CSV" else None)
+        original = org.bulk1.add_batch(job, "SELECT Id FROM Account")
+        batch = org.bulk1.batches(job)[-1]
+        for _ in range(200):
+            if batch.state == "Completed":
+                break
+            time.sleep(0.01)
+        assert batch.state == "Completed" and batch.records == 10
+        assert original.state == ("NotProcessed" if content_type == "CSV" else "Completed")
+        seen: list[str] = []
+        for result_id in org.bulk1.result_ids(job, batch):
+            text = org.bulk1.result_path(job, batch, result_id).read_text()
+            if content_type == "JSON":
+                ids = [r["Id"] for r in json.loads(text)]
+            elif content_type == "XML":
+                ids = [e.text for e in ElementTree.fromstring(text).iter(
+                    "{http://www.force.com/2009/06/asyncapi/dataload}Id")]
+            else:
+                ids = [line.strip('"') for line in text.splitlines()[1:]]
+            assert 1 <= len(ids) <= 4
+            seen += ids
+        assert len(org.bulk1.result_ids(job, batch)) == 3 and set(seen) == made and len(seen) == 10
+    finally:
+        org.close()
+
+
+def _bulk1_value(field, value):
+    """What Bulk API 1.0 JSON holds for a REST value: epoch milliseconds for datetimes and dates."""
+    if value is None or field is None:
+        return value
+    if field.type == "datetime":
+        return int(datetime.strptime(value, "%Y-%m-%dT%H:%M:%S.%f%z").timestamp() * 1000)
+    if field.type == "date":
+        return int(datetime.fromisoformat(value).replace(tzinfo=UTC).timestamp() * 1000)
+    return value
+
+
+def test_bulk1_json_records_are_the_rest_records_with_epoch_dates(tmp_path: Path) -> None:
+    import json
+    import time
+
+    from crm_sync.sandbox.catalog import CATALOG
+
+    org = Org(tmp_path)
+    try:
+        org.seed(1500, 5)
+        contact = CATALOG.get("Contact")
+        soql = (f"SELECT {', '.join(contact.field_names)}, Account.Name, Account.AnnualRevenue, "
+                "Account.CreatedDate, Owner.IsActive FROM Contact ORDER BY Id")
+        user = org.store.integration_user_id
+        job = org.bulk1.create_job({"operation": "query", "object": "Contact", "contentType": "JSON"},
+                                   user_id=user, api_version="59.0", pk_chunking=None)
+        batch = org.bulk1.add_batch(job, soql)
+        for _ in range(500):
+            if batch.state != "Queued" and batch.state != "InProgress":
+                break
+            time.sleep(0.01)
+        assert batch.state == "Completed", batch.state_message
+        got = [r for rid in org.bulk1.result_ids(job, batch)
+               for r in json.loads(org.bulk1.result_path(job, batch, rid).read_text())]
+        compiled = compile_soql(soql, org.catalog, include_deleted=False, now=org.now())
+        with org.store.reader() as conn:
+            rest = [compiled.record(row) for row in conn.execute(compiled.sql, compiled.params)]
+        assert len(got) == len(rest) > 100
+
+        def converted(record: dict, sobject) -> dict:
+            out = {}
+            for key, value in record.items():
+                if key == "attributes":
+                    out[key] = value
+                elif isinstance(value, dict):
+                    parent = CATALOG.get(value["attributes"]["type"])
+                    out[key] = converted(value, parent)
+                else:
+                    out[key] = _bulk1_value(sobject.field(key), value)
+            return out
+
+        assert got == [converted(record, contact) for record in rest]
+        assert {type(r["Birthdate"]) for r in got} <= {int, type(None)} and isinstance(got[0]["CreatedDate"], int)
+    finally:
+        org.close()

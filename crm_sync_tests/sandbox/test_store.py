@@ -536,6 +536,45 @@ def test_deleted_and_updated_windows(store: Store, user: str, clock: FakeClock) 
     assert store.deleted("Lead", T0, T0 + timedelta(minutes=29)) == []
 
 
+def test_hard_delete_and_emptied_bin_leave_query_all_and_stay_in_deleted(store: Store, user: str,
+                                                                         clock: FakeClock) -> None:
+    live, binned, kept = (store.create("Lead", {"LastName": n, "Company": "c"}, user_id=user) for n in "abc")
+    clock.advance(minutes=10)
+    store.delete("Lead", binned, user_id=user)  # T0+10: recycle bin
+    clock.advance(minutes=10)
+    store.hard_delete("Lead", live, user_id=user)  # T0+20
+    assert store.empty_recycle_bin([binned]) == [binned]
+    assert store.count("Lead", include_deleted=True) == 1 and row(store, "Lead", kept)["IsDeleted"] == 0
+    assert store.deleted("Lead", T0, T0 + timedelta(hours=1)) == [
+        {"id": binned, "deletedDate": stamp(T0 + timedelta(minutes=10))},  # its recycle-bin time
+        {"id": live, "deletedDate": stamp(T0 + timedelta(minutes=20))},
+    ]
+    assert store.deleted("Lead", T0 + timedelta(minutes=11), T0 + timedelta(minutes=19)) == []
+    expect_error(store, lambda: store.get("Lead", live), 404, "NOT_FOUND")
+    expect_error(store, lambda: store.hard_delete("Lead", live, user_id=user), 404, "NOT_FOUND")
+    expect_error(store, lambda: store.undelete("Lead", binned, user_id=user), 404, "NOT_FOUND")
+    store.reset()
+    assert store.deleted("Lead", T0, T0 + timedelta(hours=1)) == []
+
+
+def test_empty_recycle_bin_without_ids_empties_every_object(store: Store, user: str, account: str) -> None:
+    lead = store.create("Lead", {"LastName": "a", "Company": "c"}, user_id=user)
+    store.delete("Lead", lead, user_id=user)
+    store.delete("Account", account, user_id=user)
+    assert sorted(store.empty_recycle_bin()) == sorted([lead, account])
+    assert store.count("Lead", include_deleted=True) == store.count("Account", include_deleted=True) == 0
+    assert store.empty_recycle_bin() == []
+
+
+def test_a_hard_deleted_id_is_never_handed_out_again(tmp_path: Path, clock: FakeClock) -> None:
+    with Store(tmp_path / "org.db", clock=clock) as first:
+        newest = first.create("Lead", {"LastName": "a", "Company": "c"}, user_id=first.integration_user_id)
+        first.hard_delete("Lead", newest, user_id=first.integration_user_id)
+    with Store(tmp_path / "org.db", clock=clock) as reopened:  # no memory of the Ids it handed out
+        again = reopened.create("Lead", {"LastName": "b", "Company": "c"}, user_id=reopened.integration_user_id)
+    assert again != newest and IdFactory.sequence_of(again) > IdFactory.sequence_of(newest)
+
+
 # ----- automation ---------------------------------------------------------------------------------
 
 

@@ -5,7 +5,11 @@
     GET    api-usage                {"used", "max", "remaining"}
     POST   limits                   {"daily_api_requests"?, "used"?}
     POST   automation               {"object", "ids"?, "limit"?, "changes"?} -> {"ids"}
-    POST   records/{obj}            {"as_user", "op"?: create|update|delete|undelete, "id"?, "values"?} -> {"id"}
+    POST   records/{obj}            {"as_user", "op"?: create|update|delete|undelete|hard_delete, "id"?,
+                                     "values"?} -> {"id"}; hard_delete skips the recycle bin: never in
+                                     queryAll again, listed by getDeleted (/deleted) in its window
+    POST   recycle-bin/empty        {"ids"?} -> {"ids"}: purge those records (or the whole bin) as
+                                     emptyRecycleBin does: gone from queryAll, still listed by getDeleted
     GET    faults                   settings, pending one-shot faults, injected counts
     POST   faults                   {"spec"?: "rate_503=0.1,...", "settings"?: {...},
                                      "one_shots"?: [{"path", "kind", "count"?, "method"?}]}
@@ -17,6 +21,8 @@
     PUT    rules                    replace all rules by a rules document
     DELETE rules[/{name}]           remove one rule, or all
     POST   expire-sessions          every current session becomes invalid -> {"expired"}
+    POST   refresh-tokens           {"as_user"?} -> {"refresh_token"}: what a web-server-flow login would
+                                     issue, for the OAuth refresh_token grant (revoked by a credentials rotation)
     POST   credentials              {"rotate": true} -> the new {"username", "password", "security_token",
                                      "client_id", "client_secret", "org_id"}: new password, security token and
                                      client secret (saved, sandbox.json rewritten), every session revoked
@@ -134,9 +140,19 @@ async def records(org: Org, request: Request) -> dict:
         await run_in_threadpool(lambda: store.delete(obj, record_id, user_id=user_id))
     elif operation == "undelete":
         await run_in_threadpool(lambda: store.undelete(obj, record_id, user_id=user_id))
+    elif operation == "hard_delete":
+        await run_in_threadpool(lambda: store.hard_delete(obj, record_id, user_id=user_id))
     else:
-        raise _bad_request(f"unknown op {operation!r}: use create, update, delete or undelete")
+        raise _bad_request(f"unknown op {operation!r}: use create, update, delete, undelete or hard_delete")
     return {"id": record_id}
+
+
+async def empty_recycle_bin(org: Org, request: Request) -> dict:
+    body = await _body(request)
+    ids = body.get("ids")
+    if ids is not None and not (isinstance(ids, list) and all(isinstance(i, str) for i in ids)):
+        raise _bad_request("recycle-bin/empty takes {\"ids\": [record Ids]} or no ids (the whole bin)")
+    return {"ids": await run_in_threadpool(org.store.empty_recycle_bin, ids)}
 
 
 async def get_faults(org: Org, request: Request) -> dict:
@@ -219,6 +235,13 @@ async def expire_sessions(org: Org, request: Request) -> dict:
     return {"expired": org.sessions.expire_all()}
 
 
+async def mint_refresh_token(org: Org, request: Request) -> dict:
+    body = await _body(request)
+    username = body.get("as_user")
+    user_id = await run_in_threadpool(org.user_id, str(username)) if username else str(org.login_user()["Id"])
+    return {"refresh_token": org.sessions.issue_refresh_token(user_id)}
+
+
 async def credentials(org: Org, request: Request) -> dict:
     body = await _body(request)
     if body.get("rotate") is not True:
@@ -254,6 +277,7 @@ def admin_routes() -> list[Route]:
         route("limits", set_limits, ["POST"]),
         route("automation", automation, ["POST"]),
         route("records/{obj}", records, ["POST"]),
+        route("recycle-bin/empty", empty_recycle_bin, ["POST"]),
         route("faults", get_faults, ["GET"]),
         route("faults", set_faults, ["POST"]),
         route("faults", clear_faults, ["DELETE"]),
@@ -265,6 +289,7 @@ def admin_routes() -> list[Route]:
         route("rules", delete_rules, ["DELETE"]),
         route("rules/{name}", delete_rules, ["DELETE"]),
         route("expire-sessions", expire_sessions, ["POST"]),
+        route("refresh-tokens", mint_refresh_token, ["POST"]),
         route("credentials", credentials, ["POST"]),
         route("fields", hidden_fields, ["GET"]),
         route("fields/{obj}/{field}", hide_field, ["DELETE"]),

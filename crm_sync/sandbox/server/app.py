@@ -1,4 +1,4 @@
-"""The Starlette app of the sandbox: login endpoints, the REST/Bulk API, the admin surface.
+"""The Starlette app of the sandbox: login endpoints, the REST/Bulk API, Bulk API 1.0 queries, the admin surface.
 
 Every API request (/services/data/vXX.X/...) goes through one pipeline: bearer session check
 (401 INVALID_SESSION_ID), the daily limit (403 REQUEST_LIMIT_EXCEEDED, else one call counted),
@@ -30,8 +30,10 @@ from crm_sync.sandbox.errors import SalesforceError, not_supported
 from crm_sync.sandbox.server.admin import admin_routes
 from crm_sync.sandbox.server.api import API_ROUTER
 from crm_sync.sandbox.server.auth import authenticate, instance_url, oauth_token, soap_login
-from crm_sync.sandbox.server.dispatch import VERSION_RE, ApiRequest, ApiResult, parse_query_string
+from crm_sync.sandbox.server.bulk1 import bulk1_routes
+from crm_sync.sandbox.server.dispatch import ApiRequest, ApiResult, parse_query_string
 from crm_sync.sandbox.server.faults import LOST_ANSWER_SECONDS, server_unavailable, unknown_exception
+from crm_sync.sandbox.server.header_case import SalesforceHeaderCase
 from crm_sync.sandbox.server.responses import (
     dump_json,
     empty_response,
@@ -41,6 +43,7 @@ from crm_sync.sandbox.server.responses import (
     soap_fault,
 )
 from crm_sync.sandbox.server.rest import api_versions
+from crm_sync.sandbox.server.versions import version_error
 
 if TYPE_CHECKING:
     from crm_sync.sandbox.org import Org
@@ -83,8 +86,9 @@ async def api_entry(request: Request) -> Response:
     org: Org = request.app.state.org
     version = request.path_params["version"]
     try:
-        if not VERSION_RE.match(version):
-            raise not_found()
+        unserved = version_error(version)
+        if unserved is not None:
+            raise unserved
         session = authenticate(org, request)
         org.usage.spend()
         target = request.url.path + ("?" + request.url.query if request.url.query else "")
@@ -117,7 +121,7 @@ async def api_entry(request: Request) -> Response:
 
 
 async def unsupported_service(request: Request) -> Response:
-    """Salesforce services outside the sandbox: Bulk API 1.0, Apex REST, other SOAP and OAuth endpoints."""
+    """Salesforce services outside the sandbox: Apex REST, other SOAP and OAuth endpoints."""
     service = "/".join(request.url.path.strip("/").split("/")[:3])
     if service.startswith("services/Soap"):
         return soap_fault("UNSUPPORTED_API_METHOD", f"/{service} is not supported by the crm_sync sandbox")
@@ -140,14 +144,14 @@ async def server_error_handler(request: Request, exc: Exception) -> Response:
     return Response(dump_json(unknown_exception().body()), status_code=500, media_type="application/json")
 
 
-def build_app(org: Org) -> Starlette:
-    """The ASGI app serving one org."""
+def build_app(org: Org) -> ASGIApp:
+    """The ASGI app serving one org; every answer's header names in Salesforce's casing (even a 500)."""
     methods = ["GET", "HEAD", "POST", "PATCH", "PUT", "DELETE"]
     routes = [
         Route("/services/Soap/u/{version}", soap_login, methods=["POST"]),
         Route("/services/oauth2/token", oauth_token, methods=["POST"]),
         Route("/services/oauth2/{rest:path}", unsupported_service, methods=methods),
-        Route("/services/async/{rest:path}", unsupported_service, methods=methods),
+        *bulk1_routes(),
         Route("/services/apexrest/{rest:path}", unsupported_service, methods=methods),
         Route("/services/Soap/{kind}/{rest:path}", unsupported_service, methods=methods),
         Route("/services/data", versions, methods=["GET"]),
@@ -164,4 +168,4 @@ def build_app(org: Org) -> Starlette:
     app.add_middleware(LoginAliasMiddleware)
     app.state.org = org
     app.router.redirect_slashes = False
-    return app
+    return SalesforceHeaderCase(app)

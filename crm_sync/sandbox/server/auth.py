@@ -31,6 +31,7 @@ from starlette.responses import Response
 from crm_sync.sandbox import ids
 from crm_sync.sandbox.server.faults import invalid_session
 from crm_sync.sandbox.server.responses import XML_TYPE, json_response, oauth_error, soap_fault
+from crm_sync.sandbox.server.versions import version_error
 
 if TYPE_CHECKING:
     from crm_sync.sandbox.org import Org
@@ -202,6 +203,8 @@ async def soap_login(request: Request) -> Response:
     """POST /services/Soap/u/{version}: the partner API `login` call (loginResponse or a SOAP fault)."""
     org: Org = request.app.state.org
     version = request.path_params["version"]
+    if version_error(version, prefix="") is not None:  # SOAP answers any version it does not serve so
+        return soap_fault("UNSUPPORTED_API_VERSION", f"Invalid Api version specified on URL: {version}", 500)
     body = await request.body()
     try:
         root = ElementTree.fromstring(body)
@@ -215,6 +218,7 @@ async def soap_login(request: Request) -> Response:
     user_id = _check_password(org, username, password)
     if user_id is None:
         return soap_fault("INVALID_LOGIN", INVALID_LOGIN, 500)
+    org.usage.record()  # a SOAP login() is an API call; the OAuth token endpoint is not
     session = org.sessions.issue(user_id)
     user = org.login_user()
     base = instance_url(request)
@@ -282,7 +286,12 @@ def _client_from_request(request: Request, form: dict[str, str]) -> tuple[str | 
 
 
 async def oauth_token(request: Request) -> Response:
-    """POST /services/oauth2/token: grant types password, client_credentials and refresh_token."""
+    """POST /services/oauth2/token: grant types password, client_credentials and refresh_token.
+
+    No grant here issues a refresh token, as in Salesforce (the password and client-credentials flows
+    never do; the flows that do, web server and user agent, need a browser). Tests mint one with the
+    admin surface (`SandboxAdmin.mint_refresh_token`), then redeem it with the refresh_token grant.
+    """
     org: Org = request.app.state.org
     body = await request.body()
     try:
@@ -302,12 +311,11 @@ async def oauth_token(request: Request) -> Response:
     if client_secret is not None and not _same(client_secret, credentials.client_secret):
         return oauth_error("invalid_client", "invalid client credentials")
 
-    refresh_token: str | None = None
     if grant == "password":
         user_id = _check_password(org, form.get("username", ""), form.get("password", ""))
         if user_id is None:
             return oauth_error("invalid_grant", "authentication failure")
-        refresh_token = org.sessions.issue_refresh_token(user_id)
+        # Salesforce issues no refresh token in the username-password flow (nor client credentials)
     elif grant == "client_credentials":
         user_id = str(org.login_user()["Id"])
     else:
@@ -326,8 +334,6 @@ async def oauth_token(request: Request) -> Response:
         "token_type": "Bearer",
         "issued_at": issued_at,
         "signature": _signature(credentials.client_secret, identity_url, issued_at),
-        "scope": "api refresh_token",
+        "scope": "api refresh_token" if grant == "refresh_token" else "api",
     }
-    if refresh_token:
-        answer["refresh_token"] = refresh_token
     return json_response(answer)

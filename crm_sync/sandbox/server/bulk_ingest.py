@@ -64,7 +64,7 @@ class IngestRun:
             if field_def is None:
                 raise ValueError(f"InvalidBatch : Field name not found : {name.strip()}")
             columns.append(field_def.name)
-        if self.job.operation in ("update", "delete") and "Id" not in columns:
+        if self.job.operation in ("update", "delete", "hardDelete") and "Id" not in columns:
             raise ValueError(f"InvalidBatch : Field name not found : Id (needed by {self.job.operation})")
         if self.job.operation == "upsert" and self.job.external_id_field not in columns:
             raise ValueError(f"InvalidBatch : Field name not found : {self.job.external_id_field}")
@@ -124,13 +124,14 @@ class IngestRun:
                 if record_id:
                     values["Id"] = record_id
                 return writes.create(job.object, values, user_id=user), True, None
-            if job.operation in ("update", "delete") and not record_id:
+            if job.operation in ("update", "delete", "hardDelete") and not record_id:
                 return None, False, "MISSING_ARGUMENT:Id not specified in an update call:Id --"
             if job.operation == "update":
                 writes.update(job.object, record_id, values, user_id=user)
                 return ids.to_18(record_id) if ids.is_valid_id(record_id) else record_id, False, None
-            if job.operation == "delete":
-                writes.delete(job.object, record_id, user_id=user)
+            if job.operation in ("delete", "hardDelete"):
+                delete = writes.delete if job.operation == "delete" else writes.hard_delete
+                delete(job.object, record_id, user_id=user)
                 return ids.to_18(record_id) if ids.is_valid_id(record_id) else record_id, False, None
             external_field = job.external_id_field or "Id"
             external_value = values.get(external_field)

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from crm_sync.sandbox import ids, timefmt
-from crm_sync.sandbox.errors import SalesforceError, not_supported
+from crm_sync.sandbox.errors import SalesforceError
 from crm_sync.sandbox.server.bulk_csv import csv_line, write_results
 from crm_sync.sandbox.server.bulk_ingest import IngestRun
 from crm_sync.sandbox.soql import compile_soql
@@ -39,11 +39,17 @@ log = logging.getLogger("crm_sync.sandbox.bulk")
 
 DELIMITERS = {"COMMA": ",", "TAB": "\t", "PIPE": "|", "SEMICOLON": ";", "CARET": "^", "BACKQUOTE": "`"}
 LINE_ENDINGS = {"LF": "\n", "CRLF": "\r\n"}
-INGEST_OPERATIONS = ("insert", "update", "upsert", "delete")
+COMPOUND_IN_BULK_MESSAGE = "Selecting compound data not supported in Bulk Query"
+INGEST_OPERATIONS = ("insert", "update", "upsert", "delete", "hardDelete")
 QUERY_OPERATIONS = ("query", "queryAll")
 MAX_UPLOAD_BYTES = 150 * 1024 * 1024
 JOB_PREFIX = "750"
 JOB_RETENTION_SECONDS = 2 * 3600  # finished jobs and their files go after this (Salesforce keeps 7 days)
+
+
+def compound_in_bulk_query() -> SalesforceError:
+    """Salesforce's refusal of a compound field (BillingAddress) in a Bulk API query."""
+    return SalesforceError(400, "FUNCTIONALITY_NOT_ENABLED", COMPOUND_IN_BULK_MESSAGE)
 
 
 def invalid_job(message: str) -> SalesforceError:
@@ -258,6 +264,8 @@ class BulkJobs:
                                 now=self._org.now())
         if compiled.is_count:
             raise SalesforceError(400, "INVALIDJOB", "COUNT() queries are not supported by Bulk API 2.0")
+        if compiled.compound_fields:
+            raise compound_in_bulk_query()
         now = self._now_text()
         job = QueryJob(id=self._new_id(), operation=operation, object=compiled.sobject.name, created_by=user_id,
                        created_date=now, modstamp=now, api_version=api_version, column_delimiter=delimiter,
@@ -339,8 +347,6 @@ class BulkJobs:
 
     def create_ingest_job(self, body: dict, *, user_id: str, api_version: str) -> IngestJob:
         operation = body.get("operation")
-        if operation == "hardDelete":
-            raise not_supported("The Bulk API 2.0 hardDelete operation")
         if operation not in INGEST_OPERATIONS:
             raise invalid_job(f"Invalid operation: {operation}; use one of {', '.join(INGEST_OPERATIONS)}")
         name = body.get("object")

@@ -22,14 +22,20 @@ from crm_sync.sandbox import ids
 from crm_sync.sandbox.errors import SalesforceError, not_supported
 from crm_sync.sandbox.server.dispatch import (
     NO_BODY,
-    VERSION_RE,
     ApiRequest,
     ApiResult,
     ApiRouter,
     parse_query_string,
 )
 from crm_sync.sandbox.server.responses import record_error
-from crm_sync.sandbox.server.rest import record_values, sobject_or_404, with_attributes, write_success
+from crm_sync.sandbox.server.rest import (
+    key_value,
+    record_values,
+    sobject_or_404,
+    with_attributes,
+    write_success,
+)
+from crm_sync.sandbox.server.versions import version_error
 
 if TYPE_CHECKING:
     from crm_sync.sandbox.org import Org
@@ -103,8 +109,8 @@ def run_collection(org: Org, items: list, write: Callable[[Any], dict], ids_of: 
 def _record_type(org: Org, record: Any) -> str:
     if not isinstance(record, dict):
         raise SalesforceError(400, "JSON_PARSER_ERROR", "Each record must be a JSON object")
-    attributes = record.get("attributes")
-    name = attributes.get("type") if isinstance(attributes, dict) else None
+    attributes = key_value(record, "attributes")
+    name = key_value(attributes, "type") if isinstance(attributes, dict) else None
     if not name:
         raise SalesforceError(400, "INVALID_TYPE", "No SObject Type defined in JSON")
     sobject = org.catalog.get(str(name))
@@ -114,8 +120,9 @@ def _record_type(org: Org, record: Any) -> str:
 
 
 def _record_id_of(record: Any) -> str | None:
-    if isinstance(record, dict) and isinstance(record.get("Id"), str):
-        return ids.normalize_id(record["Id"]) or record["Id"]
+    record_id = key_value(record, "Id") if isinstance(record, dict) else None
+    if isinstance(record_id, str):
+        return ids.normalize_id(record_id) or record_id
     return None
 
 
@@ -138,12 +145,12 @@ def collection_update(org: Org, req: ApiRequest) -> ApiResult:
 
     def update(record: Any) -> dict:
         obj = _record_type(org, record)
-        record_id = record.get("Id")
+        record_id = key_value(record, "Id")
         if not record_id:
             raise SalesforceError(400, "MISSING_ARGUMENT", "Id not specified in an update call", ["Id"])
-        if not ids.is_valid_id(record_id):
+        if not isinstance(record_id, str) or not ids.is_valid_id(record_id):
             raise SalesforceError(400, "MALFORMED_ID", f"malformed id {record_id}", ["Id"])
-        values = {k: v for k, v in record_values(record).items() if k != "Id"}
+        values = record_values(record, without="Id")
         org.writes.update(obj, ids.to_18(record_id), values, user_id=req.user_id)
         return write_success(ids.to_18(record_id))
 
@@ -272,7 +279,7 @@ def _run_subrequest(org: Org, req: ApiRequest, sub: dict, results: dict[str, Any
     body = _substitute(sub.get("body"), results) if "body" in sub else None
     parts = urlsplit(url)
     segments = parts.path.strip("/").split("/")
-    if segments[:2] != ["services", "data"] or len(segments) < 3 or not VERSION_RE.match(segments[2]):
+    if segments[:2] != ["services", "data"] or len(segments) < 3 or version_error(segments[2]) is not None:
         raise SalesforceError(400, "INVALID_URL", f"The url {url} is not a REST API resource of this org")
     path = "/".join(segments[3:])
     if path.startswith(("composite", "jobs")) and not path.startswith("composite/sobjects"):

@@ -22,7 +22,6 @@ from crm_sync.sandbox.server.responses import not_found, parse_json_body
 if TYPE_CHECKING:
     from crm_sync.sandbox.org import Org
 
-VERSION_RE = re.compile(r"^v(\d{2,3})\.0$")
 NO_BODY: Any = object()  # json_body not decoded yet
 
 

@@ -20,8 +20,10 @@ def limit_exceeded() -> SalesforceError:
 class ApiUsage:
     """Counts API requests per UTC day against a daily maximum (thread-safe).
 
-    Every authenticated REST/Bulk request counts one (a /composite request counts one);
-    authentication and the /__sandbox__ admin surface do not count. The count starts
+    Every authenticated REST / Bulk API 2.0 / Bulk API 1.0 HTTP request counts one (a /composite
+    request counts one, as does each Bulk 1.0 request: job, batch, status, result); a SOAP
+    `login()` counts one (`record`, never refused: it is how a client gets in to read /limits);
+    the OAuth token endpoint and the /__sandbox__ admin surface do not count. The count starts
     again at 0 when the UTC day changes.
     """
 
@@ -47,6 +49,12 @@ class ApiUsage:
             self._roll_day()
             if self._used >= self._max:
                 raise limit_exceeded()
+            self._used += 1
+
+    def record(self) -> None:
+        """Count one API call that is never refused (a SOAP login)."""
+        with self._lock:
+            self._roll_day()
             self._used += 1
 
     def count(self, counter: str, amount: int = 1) -> None:

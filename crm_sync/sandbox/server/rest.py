@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from crm_sync.sandbox import ids, timefmt
 from crm_sync.sandbox.catalog import SObject, describe_object
@@ -11,6 +11,7 @@ from crm_sync.sandbox.errors import SalesforceError
 from crm_sync.sandbox.server.cursors import batch_size_from_header
 from crm_sync.sandbox.server.dispatch import ApiRequest, ApiResult, ApiRouter
 from crm_sync.sandbox.server.responses import not_found
+from crm_sync.sandbox.server.versions import FIRST_VERSION, LAST_VERSION
 from crm_sync.sandbox.soql import compile_soql
 
 if TYPE_CHECKING:
@@ -35,8 +36,8 @@ RECYCLE_BIN_DAYS = 15
 _SEASONS = ("Winter", "Spring", "Summer")
 
 
-def api_versions(first: int = 31, last: int = 62) -> list[dict]:
-    """GET /services/data/: the API versions the sandbox answers (every vXX.0 works)."""
+def api_versions(first: int = FIRST_VERSION, last: int = LAST_VERSION) -> list[dict]:
+    """GET /services/data/: the API versions the sandbox answers (others: see dispatch.version_error)."""
     versions = []
     for number in range(first, last + 1):
         offset = number - 59  # v59.0 is Winter '24; three releases a year
@@ -64,11 +65,21 @@ def with_attributes(sobject: SObject, record: dict, base_url: str) -> dict:
     return {"attributes": attributes, **record}
 
 
-def record_values(body: object) -> dict:
-    """A request body's field values (without `attributes`), or JSON_PARSER_ERROR."""
+def key_value(body: dict, name: str) -> Any:
+    """The value under `name` in a JSON object, the key matched case-insensitively as Salesforce does."""
+    wanted = name.lower()
+    return next((value for key, value in body.items() if isinstance(key, str) and key.lower() == wanted), None)
+
+
+def record_values(body: object, *, without: str = "") -> dict:
+    """A request body's field values (without `attributes`, nor the field `without`), or JSON_PARSER_ERROR.
+
+    Keys are matched case-insensitively: `"id"`, `"ATTRIBUTES"` and `"Id"` mean the same.
+    """
     if not isinstance(body, dict):
         raise SalesforceError(400, "JSON_PARSER_ERROR", "Expected a JSON object of field values")
-    return {key: value for key, value in body.items() if key != "attributes"}
+    dropped = {"attributes", without.lower()}
+    return {key: value for key, value in body.items() if not (isinstance(key, str) and key.lower() in dropped)}
 
 
 def checked_id(sobject: SObject, value: str) -> str:

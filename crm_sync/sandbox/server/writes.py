@@ -51,6 +51,11 @@ class RecordWrites:
         self._check_lock(record_id)
         self.store.delete(obj, record_id, user_id=user_id)
 
+    def hard_delete(self, obj: str, record_id: str, *, user_id: str) -> None:
+        """Delete without the recycle bin (Bulk `hardDelete`): gone from queryAll, still in getDeleted."""
+        self._check_lock(record_id)
+        self.store.hard_delete(obj, record_id, user_id=user_id)
+
     @contextmanager
     def all_or_none(self) -> Iterator[None]:
         """Writes inside run in one transaction: an exception leaving the block undoes all of them."""

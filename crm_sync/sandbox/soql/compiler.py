@@ -8,6 +8,7 @@ on a null value is false, so `!=`, `NOT IN` and `NOT (...)` include records whos
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -62,6 +63,7 @@ class CompiledQuery:
     params: list
     is_count: bool
     columns: list[str]  # the select list as Salesforce names it in output; empty for COUNT()
+    compound_fields: list[str] = field(default_factory=list)  # selected compound fields: Bulk refuses these
     _shape: ObjectShape | None = field(default=None, repr=False)
     _aggregate_names: list[str] | None = field(default=None, repr=False)
     _csv_steps: list[tuple] = field(default_factory=list, repr=False)
@@ -79,6 +81,27 @@ class CompiledQuery:
                 raise TypeError("a COUNT() query has no records")
             self._builders[base_url] = build
         return build(row)
+
+    @property
+    def is_aggregate(self) -> bool:
+        return self._aggregate_names is not None
+
+    def record_builder(self, base_url: str, convert_for: Callable[[Field], Callable[[object], object] | None]
+                       ) -> RecordBuilder:
+        """A row -> record function like `record`, with each field's conversion chosen by `convert_for`."""
+        if self._shape is None:
+            raise TypeError("only a query of fields has records of this shape")
+        return record_builder(self._shape, base_url, convert_for)
+
+    @property
+    def shape(self) -> ObjectShape | None:
+        """The record shape of a query of fields (None for COUNT() and aggregates)."""
+        return self._shape
+
+    def root_id(self, row: tuple) -> str:
+        """The Id of a result row's record (every field query selects it, visibly or not)."""
+        assert self._shape is not None
+        return row[self._shape.id_index]
 
     def csv_header(self) -> list[str]:
         """The Bulk API 2.0 CSV header: the select list as written canonically ("Owner.Email")."""
@@ -109,10 +132,11 @@ class _Resolved:
     field: Field
     relationships: tuple[str, ...]  # canonical relationship names from the root
     canonical: str  # "Owner.Email"
+    expression: str | None = None  # the SQL of a compound field (a JSON object of its components)
 
     @property
     def column(self) -> str:
-        return f'{self.alias}."{self.field.name}"'
+        return self.expression or f'{self.alias}."{self.field.name}"'
 
 
 @dataclass
@@ -160,7 +184,9 @@ class _Compiler:
             raise SalesforceError(400, "NUMBER_OUTSIDE_VALID_RANGE", f"Maximum SOQL offset allowed is {MAX_OFFSET}")
 
     # field paths and joins
-    def _resolve(self, path: FieldPath) -> _Resolved:
+    def _resolve(self, path: FieldPath, use: str = "") -> _Resolved:
+        """The field a path names; `use` is "filtered"/"sorted"/"grouped" outside the select list,
+        where compound fields are refused as Salesforce does."""
         assert self.root is not None
         parts = path.parts
         if len(parts) > 1 and parts[0].lower() == self.root.name.lower() and self.root.relationship(parts[0]) is None:
@@ -192,6 +218,13 @@ class _Compiler:
             alias = self._join(relationships, alias, reference, target)
             sobject = target
         found = sobject.field(parts[-1])
+        compound = sobject.compound(parts[-1]) if found is None else None
+        if compound is not None:
+            if use:
+                raise invalid_field(self.text, path.pos,
+                                    f"field '{compound.name}' can not be {use} in a query call")
+            canonical = ".".join((*relationships, compound.name))
+            return _Resolved(alias, compound, relationships, canonical, _compound_sql(alias, sobject, compound))
         if found is None:
             raise invalid_field(
                 self.text, path.pos,
@@ -246,7 +279,7 @@ class _Compiler:
             selection.count_only = True
             selection.count_only_pos = call.pos
         elif name == "COUNT" and len(call.args) == 1 and isinstance(call.args[0], FieldPath):
-            resolved = self._resolve(call.args[0])
+            resolved = self._resolve(call.args[0], "grouped")
             alias = item.alias or f"expr{len(selection.aggregates)}"
             selection.aggregates.append((alias, f"COUNT({resolved.column})"))
         elif name in AGGREGATE_FUNCTIONS:
@@ -282,7 +315,7 @@ class _Compiler:
     def _comparison(self, node: Comparison) -> str:
         if isinstance(node.operand, Call):
             raise not_supported(f"The function {node.operand.name}() in WHERE")
-        resolved = self._resolve(node.operand)
+        resolved = self._resolve(node.operand, "filtered")
         target = resolved.field
         if target.type == "textarea" and target.length > LONG_TEXT_LENGTH:
             raise invalid_field(self.text, node.pos, f"field '{target.name}' can not be filtered in query call")
@@ -421,7 +454,7 @@ class _Compiler:
         for item in items:
             if isinstance(item.operand, Call):
                 raise not_supported(f"The function {item.operand.name}() in ORDER BY")
-            resolved = self._resolve(item.operand)
+            resolved = self._resolve(item.operand, "sorted")
             target = resolved.field
             if selection.count_only or selection.aggregates:
                 raise malformed(self.text, item.operand.pos,
@@ -470,7 +503,25 @@ class _Compiler:
         sql += paging
         columns = [selected.resolved.canonical for selected in selection.fields]
         csv_steps = [(selected.index, csv_converter(selected.resolved.field)) for selected in selection.fields]
-        return CompiledQuery(root, sql, params, False, columns, _shape=shape, _csv_steps=csv_steps)
+        compound = [selected.resolved.canonical for selected in selection.fields if selected.resolved.field.is_compound]
+        return CompiledQuery(root, sql, params, False, columns, compound_fields=compound, _shape=shape,
+                             _csv_steps=csv_steps)
+
+
+def _compound_sql(alias: str, sobject: SObject, compound: Field) -> str:
+    """A compound field as SQL: a JSON object of its components keyed as Salesforce names them
+    (BillingPostalCode -> postalCode), or NULL when every component is null."""
+    components = sobject.components(compound)
+    prefix = compound.name[: -len("Address")] if compound.type == "address" else compound.name
+    pairs = []
+    for component in sorted(components, key=lambda f: f.name[len(prefix):].lower()):
+        key = component.name[len(prefix):]
+        pairs.append(f"'{key[:1].lower() + key[1:]}', {alias}.\"{component.name}\"")
+    columns = ", ".join(f'{alias}."{component.name}"' for component in components)
+    if not components:
+        return "NULL"
+    every_null = f"coalesce({columns}, NULL) IS NULL" if len(components) > 1 else f"{columns} IS NULL"
+    return f"CASE WHEN {every_null} THEN NULL ELSE json_object({', '.join(pairs)}) END"
 
 
 def _csv_plain(value: object) -> str:
@@ -533,5 +584,6 @@ class _Selection:
                     shapes[key] = child
                     parent_shape.entries.append((resolved.relationships[depth - 1], child))
                 parent_shape = child
-            parent_shape.entries.append((resolved.field.name, selected.index, json_converter(resolved.field)))
+            parent_shape.entries.append((resolved.field.name, selected.index, json_converter(resolved.field),
+                                         resolved.field))
         return root_shape, expressions

@@ -6,6 +6,7 @@ closure over (name, row index, converter) steps, so shaping a row is a loop of t
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
@@ -61,8 +62,14 @@ def _json_double(value: object) -> object:
     return None if value is None else float(value)
 
 
+def _json_compound(value: object) -> object:
+    return None if value is None else json.loads(str(value))
+
+
 def json_converter(field: Field) -> Callable[[object], object] | None:
     """The conversion from the stored value to the JSON value, or None when it is the same."""
+    if field.is_compound:
+        return _json_compound
     if field.type == "boolean":
         return _JSON_BOOL
     if field.type in _DOUBLE_TYPES:
@@ -85,7 +92,7 @@ def csv_converter(field: Field) -> Callable[[object], str]:
 class ObjectShape:
     """One object level of a record: its type, where its Id is in the row, and its entries in order.
 
-    An entry is (name, row index, JSON converter) for a field or (name, ObjectShape) for a parent.
+    An entry is (name, row index, JSON converter, Field) for a field or (name, ObjectShape) for a parent.
     """
 
     type_name: str
@@ -96,8 +103,11 @@ class ObjectShape:
 RecordBuilder = Callable[[tuple], dict]
 
 
-def record_builder(shape: ObjectShape, base_url: str) -> RecordBuilder:
-    """A function row -> Salesforce JSON record for `shape`, urls under `base_url`."""
+def record_builder(shape: ObjectShape, base_url: str,
+                   convert_for: Callable[[Field], Callable[[object], object] | None] | None = None) -> RecordBuilder:
+    """A function row -> Salesforce JSON record for `shape`, urls under `base_url`.
+
+    `convert_for(field)` replaces the REST conversions (Bulk API 1.0 writes datetimes otherwise)."""
     type_name = shape.type_name
     prefix = f"{base_url}/sobjects/{type_name}/"
     id_index = shape.id_index
@@ -105,9 +115,10 @@ def record_builder(shape: ObjectShape, base_url: str) -> RecordBuilder:
     for entry in shape.entries:
         if isinstance(entry[1], ObjectShape):
             parent = entry[1]
-            steps.append((entry[0], parent.id_index, None, record_builder(parent, base_url)))
+            steps.append((entry[0], parent.id_index, None, record_builder(parent, base_url, convert_for)))
         else:
-            steps.append((entry[0], entry[1], entry[2], None))
+            convert = entry[2] if convert_for is None else convert_for(entry[3])
+            steps.append((entry[0], entry[1], convert, None))
 
     def build(row: tuple) -> dict:
         record = {"attributes": {"type": type_name, "url": prefix + row[id_index]}}
