@@ -151,6 +151,7 @@ def main() -> None:
     parser.add_argument("--output", type=Path, default=RESULTS)
     args = parser.parse_args()
 
+    load_at_start = os.getloadavg()[0]  # a busy machine slows every figure: the JSON keeps how busy it was
     data_dir = Path(tempfile.mkdtemp(prefix="crm-sync-bench-"))
     try:
         store = Store(data_dir / DATABASE_FILE)
@@ -211,6 +212,7 @@ def main() -> None:
             "reads": figures,
             "bulk_page_records": args.bulk_page,
             "server_peak_memory_mb": round(peak, 1) if peak else None,
+            "load_average_1m": {"start": round(load_at_start, 2), "end": round(os.getloadavg()[0], 2)},
             "python": platform.python_version(),
             "cpus": os.cpu_count(),
         }
