@@ -77,3 +77,16 @@ def test_bulk2_result_page_headers_as_salesforce_sends_them(sandbox: SandboxInfo
     assert status == 200
     assert {"Content-Type", "Sforce-Locator", "Sforce-NumberOfRecords", "Sforce-Limit-Info"} <= set(names)
     assert "content-type" not in names and "sforce-locator" not in names
+
+
+def test_login_and_bulk1_answers_keep_the_casing(sandbox: SandboxInfo, bearer) -> None:
+    form = (f"grant_type=client_credentials&client_id={sandbox.client_id}&client_secret={sandbox.client_secret}")
+    status, names, _ = _raw_exchange(sandbox, "POST", "/services/oauth2/token",
+                                     {"Content-Type": "application/x-www-form-urlencoded"}, form.encode())
+    assert status == 200 and "Content-Type" in names
+    token = bearer["Authorization"].split()[1]
+    status, names, _ = _raw_exchange(sandbox, "POST", "/services/async/59.0/job",
+                                     {"X-SFDC-Session": token, "Content-Type": "application/json"},
+                                     b'{"operation": "query", "object": "Account", "contentType": "JSON"}')
+    assert status == 201 and {"Content-Type", "Sforce-Limit-Info"} <= set(names)
+    assert all(name == salesforce_case(name.encode()).decode() for name in names), names
