@@ -154,6 +154,16 @@ class PlatformStore:
             return records.count_records(conn, self.schema, self.section(model).model,
                                          include_deleted=include_deleted)
 
+    def count_live(self, model: Section | str, salesforce_ids: Sequence[str]) -> int:
+        """How many of these Salesforce Ids the platform holds and has not marked deleted."""
+        if not salesforce_ids:
+            return 0
+        table = self.table(model)
+        with self.engine.connect() as conn:
+            return sum(conn.execute(sa.select(sa.func.count()).select_from(table).where(
+                table.c.salesforce_id.in_(list(salesforce_ids[i:i + 500])), table.c.deleted.is_(sa.false()))
+            ).scalar_one() for i in range(0, len(salesforce_ids), 500))
+
     def count_in_modstamp_range(self, model: Section | str, modstamp_field: str, start: datetime,
                                 end: datetime, *, include_deleted: bool = True) -> int:
         """Rows whose stored modstamp lies in [start, end) (without those marked deleted, if asked)."""

@@ -33,13 +33,13 @@ class TickPlan:
 
 def plan_tick(client: SalesforceClient, store: PlatformStore, sections: Sequence[Section], *,
               modstamp_field: str, now: datetime | None = None) -> TickPlan:
-    """Ask Salesforce (one API call) which sections changed and decide the partitions to run."""
+    """Ask Salesforce (one composite call per 8 sections) which sections changed and decide the partitions to run."""
     now = now or datetime.now(UTC)
     defaults = store.settings.defaults
     settle = timedelta(seconds=defaults.settle_seconds)
     lookback = timedelta(minutes=defaults.lookback_minutes)
     today = now.date()
-    changes = find_changes(client, store, sections, modstamp_field=modstamp_field)
+    changes = find_changes(client, store, sections, modstamp_field=modstamp_field, now=now)
     runs: dict[date, list[str]] = {}
     for change in changes:
         if not change.due:

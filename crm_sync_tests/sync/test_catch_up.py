@@ -158,16 +158,29 @@ def test_a_gap_longer_than_the_deleted_window_is_said_in_the_sync_log(client: Sa
     assert said, "no sync log event says that deletes older than 15 days may be missed"
 
 
-@pytest.mark.xfail(strict=True, reason="issue 9 defect 14; needs sandbox hard delete")
 def test_a_hard_delete_marks_the_platform_record_deleted(sandbox: SandboxInfo, client: SalesforceClient,
-                                                         store: PlatformStore) -> None:
-    section = store.section("Account")
+                                                         sqlite_url: str, postgres_url: str, settings,
+                                                         tmp_path) -> None:
+    """A record removed without the recycle bin never shows in queryAll; the next tick finds it through the
+    `deleted` resource (whole minutes, so once the minute of the delete has passed). One delete, both stores."""
     marker = uuid.uuid4().hex[:8]
     doomed = sandbox.admin.create_record("Account", {"Name": f"Doomed {marker}"})
-    _fetched_until(client, store, section, datetime.now(UTC))
-    assert platform_rows(store, section)[doomed]["deleted"] is False
+    stores = [PlatformStore(url, settings, landing_root=tmp_path / name)
+              for name, url in (("sqlite", sqlite_url), ("postgres", postgres_url))]
+    try:
+        section = stores[0].section("Account")
+        for store in stores:
+            _fetched_until(client, store, section, datetime.now(UTC))
+            assert platform_rows(store, section)[doomed]["deleted"] is False
 
-    sandbox.admin.hard_delete("Account", [doomed])  # type: ignore[attr-defined]  # never seen in queryAll
-    _tick(client, store, section)
-
-    assert platform_rows(store, section)[doomed]["deleted"] is True
+        sandbox.admin.hard_delete_record("Account", doomed)  # never seen in queryAll
+        time.sleep(61 - datetime.now(UTC).second)  # the `deleted` resource covers whole minutes up to now
+        for store in stores:
+            plan = _tick(client, store, section)
+            assert [c.gone for c in plan.changes] == [1]
+            row = platform_rows(store, section)[doomed]
+            assert row["deleted"] is True and row["deleted_at"] is not None
+            assert [c.gone for c in _tick(client, store, section).changes] == [0]  # marked: not due again
+    finally:
+        for store in stores:
+            store.close()
