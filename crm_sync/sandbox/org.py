@@ -17,7 +17,7 @@ import sqlite3
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from crm_sync.sandbox import hidden_fields, timefmt
@@ -129,7 +129,9 @@ class Org:
         self.data_dir = Path(data_dir)
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.full_catalog = catalog  # every field, hidden or not (what the SQLite tables hold)
-        self.clock = clock
+        self._base_clock = clock
+        self._clock_offset = timedelta(0)  # moved by tests through the admin surface (`clock`)
+        clock = self.clock
         self._lock = threading.Lock()  # one credentials or catalog change at a time
         self.store = OrgStore(self.data_dir / DATABASE_FILE, catalog, clock=clock)
         self._hidden = self.store.hidden_fields()
@@ -145,7 +147,25 @@ class Org:
         self.writes = RecordWrites(self.store, self.faults, clock)
         self.bulk = BulkJobs(self, self.data_dir / "bulk", clock)
 
+    def clock(self) -> datetime:
+        """The org's time: the injected clock plus the offset set by `set_clock_offset`."""
+        return self._base_clock() + self._clock_offset
+
     def now(self) -> datetime:
+        return self.clock()
+
+    @property
+    def clock_offset(self) -> timedelta:
+        return self._clock_offset
+
+    def set_clock_offset(self, offset: timedelta) -> datetime:
+        """Shift the org's time (modstamps, commit lag, limits, Bulk jobs) by `offset`; returns the new now.
+
+        Test tooling: a paused weekend or a midnight crossing without waiting. Moving it backwards makes
+        new modstamps older than ones already given out, as commit lag does.
+        """
+        self._clock_offset = offset
+        log.info("org clock offset now %s", offset)
         return self.clock()
 
     def new_id(self, prefix: str) -> str:
