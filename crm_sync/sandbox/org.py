@@ -253,8 +253,9 @@ class Org:
         return not any(count for name, count in self.store.counts().items() if name != "User")
 
     def seed(self, records: int, seed: int = 1) -> dict[str, int]:
-        """Add a generated org of about `records` records (see generator.seed_org)."""
-        made = seed_org(self.store, records, seed)
+        """Add a generated org of about `records` records (see generator.seed_org), stamped up to the org's today."""
+        anchor = self.now().replace(hour=0, minute=0, second=0, microsecond=0)
+        made = seed_org(self.store, records, seed, anchor=anchor)
         log.info("seeded %s records (seed %s)", sum(made.values()), seed)
         return made
 
