@@ -201,11 +201,11 @@ class FaultSuite:
     # -- the whole run -----------------------------------------------------------------------------
     def run(self) -> FaultSuiteResult:
         started = time.monotonic()
-        self._setup()
+        self.setup()
         for number in range(self.config.rounds):
             self._round(number)
         injected = dict(self.admin.faults().get("injected", {}))
-        iterations = self._quiet()
+        iterations = self.quiet()
         report = self.compare()
         return FaultSuiteResult(
             seed=self.config.seed, database=self.database, config=asdict(self.config),
@@ -218,7 +218,7 @@ class FaultSuite:
         if hasattr(self, "store"):
             self.store.close()
 
-    def _setup(self) -> None:
+    def setup(self) -> None:
         self.admin.clear_faults()
         self.admin.reset()
         start_day = datetime.now(UTC).date() - timedelta(days=self.config.pause_days + 1)
@@ -241,6 +241,8 @@ class FaultSuite:
                                     initial=dict(row.values), deleted=row.deleted, ever_deleted=row.deleted)
                 self.truths[model].append(truth)
                 self.by_sf[row.key] = truth
+        self.shared_emails = Counter(str(t.initial.get("email")).lower() for t in self.truths.get("end_user", [])
+                                     if t.initial.get("email"))
         client.close()
         self.admin.set_faults(**{"rate_503": self.config.rate_503, "rate_lock": self.config.rate_lock,
                                         "commit_lag_s": self.config.commit_lag_s,
@@ -301,10 +303,11 @@ class FaultSuite:
             self.run_errors.append(f"{kind}: {outcome.error.splitlines()[0][:300]}")
         return outcome
 
-    def _quiet(self) -> int:
+    def quiet(self) -> int:
         """Faults off, every lease and backoff over, then ticks and pushes until nothing changes."""
         self.admin.clear_faults()
-        self._set_org_time(self.org_now() + timedelta(seconds=5), "quiet")
+        # later than every stamp given out, and at least the real time (the users the sandbox made at start)
+        self._set_org_time(max(self.org_now(), datetime.now(UTC)) + timedelta(seconds=5), "quiet")
         ctx = self.context()
         client = ctx.client()
         try:
@@ -320,7 +323,9 @@ class FaultSuite:
                         self.run_errors.append(f"quiet {outcome.kind}: {outcome.error[:300]}")
                 changed = sum(o.counts.get(k, 0) for o in outcomes for k in ("imported", "updated", "deleted",
                                                                                  "sent"))
-                time.sleep(self.settings.defaults.settle_seconds + 0.5)  # what was just pushed may be fetched
+                # what was just pushed becomes fetchable once `settle` has passed on the org's clock
+                self.org_offset += timedelta(seconds=self.settings.defaults.settle_seconds + 0.5)
+                self.admin.set_clock_offset(self.org_offset.total_seconds())
                 if changed == 0 and iteration > 1:
                     return iteration
             return self.config.quiet_iterations
@@ -471,7 +476,8 @@ class FaultSuite:
             if operation == "create":
                 self._platform_create(model)
                 continue
-            candidates = [t for t in self.truths[model] if t.platform_id is not None and not t.ever_deleted]
+            candidates = [t for t in self.truths[model] if t.platform_id is not None and not t.ever_deleted
+                          and not self._kept_out(t)]
             truth = self._pick(candidates, overlap)
             if truth is None:
                 continue
@@ -481,6 +487,14 @@ class FaultSuite:
             edit_record(self.store, model, {c: v[0] for c, v in values.items()},
                         actor=f"{operation}:fault-suite", record_id=truth.platform_id)
             self._record(truth, PLATFORM, values, operation)
+
+    def _kept_out(self, truth: RecordTruth) -> bool:
+        """A record the send rules keep out on purpose (an end user without an email, or sharing one):
+        its platform edits are not sent, as documented, so the run does not make any."""
+        if truth.model != "end_user" or truth.created_by is not None:
+            return False
+        email = truth.initial.get("email")
+        return not email or self.shared_emails.get(str(email).lower(), 0) > 1
 
     def _platform_create(self, model: str) -> None:
         token = self._token(model, "p")
