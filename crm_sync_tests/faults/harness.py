@@ -311,6 +311,7 @@ class FaultSuite:
         ctx = self.context()
         client = ctx.client()
         try:
+            calm = 0
             for iteration in range(1, self.config.quiet_iterations + 1):
                 self.platform_offset += timedelta(hours=3)
                 outcomes = [runs.run_in_process("tick", ctx, client, self.store),
@@ -324,9 +325,10 @@ class FaultSuite:
                 changed = sum(o.counts.get(k, 0) for o in outcomes for k in ("imported", "updated", "deleted",
                                                                                  "sent"))
                 # what was just pushed becomes fetchable once `settle` has passed on the org's clock
-                self.org_offset += timedelta(seconds=self.settings.defaults.settle_seconds + 0.5)
+                self.org_offset += timedelta(seconds=self.settings.defaults.settle_seconds + 3)
                 self.admin.set_clock_offset(self.org_offset.total_seconds())
-                if changed == 0 and iteration > 1:
+                calm = calm + 1 if changed == 0 else 0
+                if calm == 2 and iteration > 2:  # two ticks and pushes in a row found nothing to do
                     return iteration
             return self.config.quiet_iterations
         finally:
@@ -338,7 +340,8 @@ class FaultSuite:
         self.counter += 1
         n = self.counter
         field_type = self.rules[model].columns[column]
-        if (model, column) not in REQUIRED and self.rng.random() < 0.05:
+        clearable = (model, column) not in REQUIRED and field_type is not FieldType.BOOLEAN  # checkboxes: never null
+        if clearable and self.rng.random() < 0.05:
             return None, None
         if (model, column) in PICKLISTS:
             value = self.rng.choice(PICKLISTS[(model, column)])
@@ -355,6 +358,21 @@ class FaultSuite:
             return value, value.isoformat()
         text = f"{tag}{n}" if field_type is not FieldType.TEXT else f"{tag}{n} text"
         return text, text
+
+    def _may_repeat(self, model: str, column: str) -> bool:
+        """Whether a fresh value of this column can equal the one already there (picklist, checkbox, null)."""
+        return (model, column) in PICKLISTS or self.rules[model].columns[column] is FieldType.BOOLEAN \
+            or (model, column) not in REQUIRED
+
+    def _changed_value(self, model: str, column: str, tag: str, current: Any) -> tuple[Any, Any]:
+        """A fresh value that differs from `current`: writing the value a field already holds changes
+        nothing, on either side, so the oracle must not count it as an edit."""
+        field_type = self.rules[model].columns[column]
+        for _ in range(20):
+            value = self._value(model, column, tag)
+            if normalize(value[0], field_type) != normalize(current, field_type):
+                return value
+        raise AssertionError(f"no value of {model}.{column} differs from {current!r}")
 
     def _sf_field(self, model: str, column: str) -> str:
         return self.store.section(model).field_for_column(column).salesforce
@@ -405,9 +423,14 @@ class FaultSuite:
             return
         choices = AUTOMATION_EDITABLE[model] if operation == "automation" else EDITABLE[model]
         columns = self._columns(truth, choices, overlap)
-        values = {c: self._value(model, c, "a" if operation == "automation" else "s") for c in columns}
-        body = {self._sf_field(model, c): v[1] for c, v in values.items()}
         obj = self.rules[model].obj
+        current: dict[str, Any] = {}
+        if any(self._may_repeat(model, c) for c in columns):
+            record = self._api(lambda: getattr(self.sf, obj).get(truth.salesforce_id))
+            current = {c: record.get(self._sf_field(model, c)) for c in columns}
+        values = {c: self._changed_value(model, c, "a" if operation == "automation" else "s", current.get(c))
+                  for c in columns}
+        body = {self._sf_field(model, c): v[1] for c, v in values.items()}
         if operation == "automation":
             self.admin.run_automation(obj, ids=[truth.salesforce_id], changes=body)
         elif operation == "api":
@@ -483,7 +506,9 @@ class FaultSuite:
                 continue
             choices = SYSTEM_EDITABLE[model] if operation == "system" else EDITABLE[model]
             columns = self._columns(truth, choices, overlap)
-            values = {c: self._value(model, c, "y" if operation == "system" else "p") for c in columns}
+            row = self.store.get_record(model, record_id=truth.platform_id) or {}
+            values = {c: self._changed_value(model, c, "y" if operation == "system" else "p", row.get(c))
+                      for c in columns}
             edit_record(self.store, model, {c: v[0] for c, v in values.items()},
                         actor=f"{operation}:fault-suite", record_id=truth.platform_id)
             self._record(truth, PLATFORM, values, operation)
