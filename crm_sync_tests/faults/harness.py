@@ -89,6 +89,7 @@ class FaultSuiteConfig:
     tie_seconds: float = 1.0
     modstamp_field: str = "SystemModstamp"  # the 30-minute job: automation is received too
     quiet_iterations: int = 10
+    live_start: bool = False  # start on the real clock (no midnight, no pause): the hand-made scenarios
 
     @property
     def edits(self) -> int:
@@ -223,7 +224,8 @@ class FaultSuite:
         self.admin.reset()
         start_day = datetime.now(UTC).date() - timedelta(days=self.config.pause_days + 1)
         start = datetime.combine(start_day, datetime.min.time(), tzinfo=UTC).replace(hour=23, minute=50)
-        self.org_offset = start - datetime.now(UTC)
+        self.org_offset = timedelta(0) if self.config.live_start else start - datetime.now(UTC)
+        self.live = self.config.live_start
         answer = self.admin.set_clock_offset(self.org_offset.total_seconds())
         self.clock_log.append(f"start: org time {answer['now']}")
         self.admin.seed(self.config.records, self.config.seed)
@@ -286,6 +288,41 @@ class FaultSuite:
         if self.live:
             time.sleep(self.config.tie_seconds + 0.2)
 
+    # -- steps for hand-made scenarios -------------------------------------------------------------
+    def platform_edit(self, truth: RecordTruth, values: dict[str, Any], actor: str = "user") -> None:
+        """Edit a record on the platform as `user` or `system` (values by column), recorded for the oracle."""
+        edit_record(self.store, truth.model, values, actor=f"{actor}:fault-suite", record_id=truth.platform_id)
+        self._record(truth, PLATFORM, {c: (v, v) for c, v in values.items()}, actor)
+
+    def salesforce_edit(self, truth: RecordTruth, values: dict[str, Any], how: str = "person") -> None:
+        """Edit a record in Salesforce (values by column, JSON form) as a person or as automation."""
+        body = {self._sf_field(truth.model, c): v for c, v in values.items()}
+        obj = self.rules[truth.model].obj
+        if how == "automation":
+            self.admin.run_automation(obj, ids=[truth.salesforce_id], changes=body)
+        else:
+            self.admin.update_record(obj, truth.salesforce_id, body, as_user=self.users[0])
+        types = self.rules[truth.model].columns
+        self._record(truth, SALESFORCE, {c: (v if types[c] is not FieldType.DATE else date.fromisoformat(v), v)
+                                         for c, v in values.items()}, how)
+
+    def platform_create(self, model: str, values: dict[str, Any]) -> RecordTruth:
+        """Create a record on the platform as a user; its token column must be in `values`."""
+        platform_id = edit_record(self.store, model, values, actor="user:fault-suite")
+        truth = RecordTruth(model, platform_id=platform_id, token=values[TOKEN_COLUMNS[model]], created_by=PLATFORM)
+        self.truths[model].append(truth)
+        self._record(truth, PLATFORM, {c: (v, v) for c, v in values.items()}, "create")
+        return truth
+
+    def sync(self, kind: str, kill: runs.Kill | None = None) -> runs.RunOutcome:
+        """One run (tick | push | nightly) in a child process, killed as `kill` says."""
+        self.store.engine.dispose()
+        return runs.run_in_child(kind, self.context(), kill, self.work_dir)
+
+    def later(self, minutes: float) -> None:
+        """Let time pass on the platform's clock (leases and backoffs run out)."""
+        self.platform_offset += timedelta(minutes=minutes)
+
     # -- runs --------------------------------------------------------------------------------------
     def _run(self, kind: str) -> runs.RunOutcome:
         kill = None
@@ -306,8 +343,8 @@ class FaultSuite:
     def quiet(self) -> int:
         """Faults off, every lease and backoff over, then ticks and pushes until nothing changes."""
         self.admin.clear_faults()
-        # later than every stamp given out, and at least the real time (the users the sandbox made at start)
-        self._set_org_time(max(self.org_now(), datetime.now(UTC)) + timedelta(seconds=5), "quiet")
+        # at least the real time (the users the sandbox made at start): the pause before the quiet sync
+        self._set_org_time(datetime.now(UTC), "quiet")
         ctx = self.context()
         client = ctx.client()
         try:
@@ -324,9 +361,9 @@ class FaultSuite:
                         self.run_errors.append(f"quiet {outcome.kind}: {outcome.error[:300]}")
                 changed = sum(o.counts.get(k, 0) for o in outcomes for k in ("imported", "updated", "deleted",
                                                                                  "sent"))
-                # what was just pushed becomes fetchable once `settle` has passed on the org's clock
-                self.org_offset += timedelta(seconds=self.settings.defaults.settle_seconds + 3)
-                self.admin.set_clock_offset(self.org_offset.total_seconds())
+                # what was just pushed becomes fetchable once `settle` has passed (the org's clock is not
+                # moved ahead of the real one: hand-made scenarios go on editing after a quiet sync)
+                time.sleep(self.settings.defaults.settle_seconds + 0.3)
                 calm = calm + 1 if changed == 0 else 0
                 if calm == 2 and iteration > 2:  # two ticks and pushes in a row found nothing to do
                     return iteration
