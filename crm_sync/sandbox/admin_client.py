@@ -145,6 +145,14 @@ class SandboxAdmin:
         """
         return self._call("POST", "refresh-tokens", {"as_user": as_user})["refresh_token"]
 
+    def clock(self) -> dict:
+        """{"now": the org's time (Salesforce form), "offset_seconds": its shift from the real clock}."""
+        return self._call("GET", "clock")
+
+    def set_clock_offset(self, offset_seconds: float) -> dict:
+        """Shift the org's time (every modstamp from now on) by `offset_seconds` from the real clock."""
+        return self._call("POST", "clock", {"offset_seconds": offset_seconds})
+
     def rotate_credentials(self) -> Any:
         """Revoke the org's credentials: new password, security token and client secret (username and client id
         stay), sandbox.json rewritten, every session and refresh token invalid.

@@ -17,7 +17,7 @@ import sqlite3
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from crm_sync.sandbox import hidden_fields, timefmt
@@ -130,7 +130,9 @@ class Org:
         self.data_dir = Path(data_dir)
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.full_catalog = catalog  # every field, hidden or not (what the SQLite tables hold)
-        self.clock = clock
+        self._base_clock = clock
+        self._clock_offset = timedelta(0)  # moved by tests through the admin surface (`clock`)
+        clock = self.clock
         self._lock = threading.Lock()  # one credentials or catalog change at a time
         self.store = OrgStore(self.data_dir / DATABASE_FILE, catalog, clock=clock)
         self._hidden = self.store.hidden_fields()
@@ -147,7 +149,25 @@ class Org:
         self.bulk = BulkJobs(self, self.data_dir / "bulk", clock)
         self.bulk1 = Bulk1Jobs(self, self.data_dir / "bulk1", clock)
 
+    def clock(self) -> datetime:
+        """The org's time: the injected clock plus the offset set by `set_clock_offset`."""
+        return self._base_clock() + self._clock_offset
+
     def now(self) -> datetime:
+        return self.clock()
+
+    @property
+    def clock_offset(self) -> timedelta:
+        return self._clock_offset
+
+    def set_clock_offset(self, offset: timedelta) -> datetime:
+        """Shift the org's time (modstamps, commit lag, limits, Bulk jobs) by `offset`; returns the new now.
+
+        Test tooling: a paused weekend or a midnight crossing without waiting. Moving it backwards makes
+        new modstamps older than ones already given out, as commit lag does.
+        """
+        self._clock_offset = offset
+        log.info("org clock offset now %s", offset)
         return self.clock()
 
     def new_id(self, prefix: str) -> str:
@@ -235,8 +255,9 @@ class Org:
         return not any(count for name, count in self.store.counts().items() if name != "User")
 
     def seed(self, records: int, seed: int = 1) -> dict[str, int]:
-        """Add a generated org of about `records` records (see generator.seed_org)."""
-        made = seed_org(self.store, records, seed)
+        """Add a generated org of about `records` records (see generator.seed_org), stamped up to the org's today."""
+        anchor = self.now().replace(hour=0, minute=0, second=0, microsecond=0)
+        made = seed_org(self.store, records, seed, anchor=anchor)
         log.info("seeded %s records (seed %s)", sum(made.values()), seed)
         return made
 

@@ -148,3 +148,25 @@ def test_unknown_fault_settings_are_refused(admin: SandboxAdmin) -> None:
     assert failure.value.status == 400
     with pytest.raises(SandboxAdminError):
         admin.add_fault("query", "explode")
+
+
+def test_clock_offset_moves_the_modstamps_of_new_writes(sf, admin: SandboxAdmin, marker: str) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from crm_sync.sandbox import timefmt
+
+    try:
+        answer = admin.set_clock_offset(-3 * 86400)
+        assert answer["offset_seconds"] == -3 * 86400
+        org_now = timefmt.parse_datetime(answer["now"])
+        assert abs(org_now - (datetime.now(UTC) - timedelta(days=3))) < timedelta(seconds=5)
+        created = sf.Account.create({"Name": f"{marker} shifted"})
+        stamps = sf.Account.get(created["id"])
+        for field in ("CreatedDate", "LastModifiedDate", "SystemModstamp"):
+            assert abs(timefmt.parse_datetime(stamps[field]) - org_now) < timedelta(seconds=5)
+    finally:
+        assert admin.set_clock_offset(0)["offset_seconds"] == 0
+    assert abs(timefmt.parse_datetime(admin.clock()["now"]) - datetime.now(UTC)) < timedelta(seconds=5)
+    with pytest.raises(SandboxAdminError) as refused:
+        admin._call("POST", "clock", {})
+    assert refused.value.status == 400

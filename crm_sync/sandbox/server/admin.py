@@ -23,6 +23,8 @@
     POST   expire-sessions          every current session becomes invalid -> {"expired"}
     POST   refresh-tokens           {"as_user"?} -> {"refresh_token"}: what a web-server-flow login would
                                      issue, for the OAuth refresh_token grant (revoked by a credentials rotation)
+    GET    clock                    the org's time -> {"now", "offset_seconds"}
+    POST   clock                    {"offset_seconds"}: shift the org's time from the real clock (tests)
     POST   credentials              {"rotate": true} -> the new {"username", "password", "security_token",
                                      "client_id", "client_secret", "org_id"}: new password, security token and
                                      client secret (saved, sandbox.json rewritten), every session revoked
@@ -36,6 +38,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from starlette.concurrency import run_in_threadpool
@@ -43,6 +46,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from crm_sync.sandbox import timefmt
 from crm_sync.sandbox.errors import SalesforceError
 from crm_sync.sandbox.server.faults import FaultConfig
 from crm_sync.sandbox.server.responses import error_response, json_response
@@ -242,6 +246,22 @@ async def mint_refresh_token(org: Org, request: Request) -> dict:
     return {"refresh_token": org.sessions.issue_refresh_token(user_id)}
 
 
+def _clock(org: Org) -> dict:
+    return {"now": timefmt.format_datetime(org.now()), "offset_seconds": org.clock_offset.total_seconds()}
+
+
+async def get_clock(org: Org, request: Request) -> dict:
+    return _clock(org)
+
+
+async def set_clock(org: Org, request: Request) -> dict:
+    body = await _body(request)
+    if "offset_seconds" not in body:
+        raise _bad_request("clock needs offset_seconds (a number, may be negative)")
+    org.set_clock_offset(timedelta(seconds=float(body["offset_seconds"])))
+    return _clock(org)
+
+
 async def credentials(org: Org, request: Request) -> dict:
     body = await _body(request)
     if body.get("rotate") is not True:
@@ -290,6 +310,8 @@ def admin_routes() -> list[Route]:
         route("rules/{name}", delete_rules, ["DELETE"]),
         route("expire-sessions", expire_sessions, ["POST"]),
         route("refresh-tokens", mint_refresh_token, ["POST"]),
+        route("clock", get_clock, ["GET"]),
+        route("clock", set_clock, ["POST"]),
         route("credentials", credentials, ["POST"]),
         route("fields", hidden_fields, ["GET"]),
         route("fields/{obj}/{field}", hide_field, ["DELETE"]),
