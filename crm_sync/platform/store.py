@@ -273,6 +273,20 @@ class PlatformStore:
                                           sent=sent, sent_modstamp=sent_modstamp, outbox_ids=outbox_ids,
                                           outbox_token=outbox_token)
 
+    def linked_ids(self, model: Section | str) -> list[str]:
+        """Every Salesforce Id a row of the model holds."""
+        table = self.table(model)
+        with self.engine.connect() as conn:
+            return list(conn.execute(sa.select(table.c.salesforce_id).where(table.c.salesforce_id.is_not(None)))
+                        .scalars())
+
+    def wake_records(self, model: Section | str, record_ids: Sequence[int]) -> None:
+        """An outbox row for each record, so its pending fields are pushed as soon as it is free."""
+        section = self.section(model)
+        with write_transaction(self.engine) as conn:
+            for record_id in record_ids:
+                push_state.wake(conn, self.schema, section.model, record_id, [])
+
     def take_salesforce_values(self, model: Section | str, record_id: int, values: Mapping[str, Any]) -> None:
         with write_transaction(self.engine) as conn:
             push_state.take_salesforce(conn, self.schema, self.section(model), record_id, values)

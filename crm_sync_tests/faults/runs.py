@@ -177,7 +177,7 @@ def push(client: SalesforceClient, store: PlatformStore, ctx: RunContext,
 
 def nightly(client: SalesforceClient, store: PlatformStore, ctx: RunContext,
             checkpoint: Callable[[str], None] | None = None) -> dict[str, int]:
-    results = nightly_push(client, store)
+    results = nightly_push(client, store, clock=ctx.platform_clock)
     return {"sent": sum(r.sent for r in results.values()), "failed": sum(r.failed for r in results.values())}
 
 

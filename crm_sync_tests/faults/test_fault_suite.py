@@ -93,7 +93,6 @@ def test_a_push_killed_between_write_and_acknowledgement_dies_there(suite_factor
     assert rows and rows[0].claim_token  # ... and the outbox row is still claimed: no acknowledgement
 
 
-@pytest.mark.xfail(strict=False, reason="issue 9 fixes pending")
 def test_randomized_two_sided_run_loses_nothing(suite_factory) -> None:
     """Edits on both sides, 5% 503, 1% row locks, sessions of 20 s, commit lag, kills, a midnight, a pause."""
     result = suite_factory(records=200, rounds=6).run()

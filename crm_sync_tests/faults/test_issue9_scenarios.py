@@ -1,8 +1,8 @@
-"""The randomized run's findings on today's code, each cut down to a few hand-made steps without faults.
+"""The randomized run's findings before issue 9's fixes, each cut down to a few hand-made steps without faults.
 
 Per database, one seeded org and platform: every scenario makes its steps on records of its own, one
 after the other; then one quiet sync, and each test asks the oracle about its scenario's records only.
-Each is marked xfail until issue 9's fixes land; the defect numbers are the issue's.
+Each failed before issue 9's fixes; the defect numbers are the issue's.
 """
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ from crm_sync_tests.faults import runs
 from crm_sync_tests.faults.harness import FaultSuite, FaultSuiteConfig
 from crm_sync_tests.faults.oracle import RecordTruth
 
-pytestmark = pytest.mark.xfail(strict=False, reason="issue 9 fixes pending")
 ONE_CLOCK_TICK = 1.3  # more than the oracle's tie, so the order of two edits is clear
 
 

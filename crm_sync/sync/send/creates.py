@@ -3,16 +3,16 @@
 A create written by a push that died before its acknowledgement (or whose answer was lost) is kept as a
 pending create with the time it was written and the values it wrote (platform/claims.py). Objects with
 an external Id field are created by upsert on the record's key, which is idempotent by itself. For the
-others (Note, Task), `find_created` looks the record up: created by this integration user at or after
-the time the create was written, with exactly the values it wrote. Filterable values go into the query;
-long text (not filterable in SOQL) is compared on the records found. `match_created` does the same on
+others (Note, Task), `find_created` looks the record up: created by this integration user, with exactly
+the values it wrote, and not yet linked to any platform row. (No time bound: Salesforce's clock is not
+ours.) Filterable values go into the query; long text (not filterable in SOQL) is compared on the records
+found. `match_created` does the same on
 received records, so a receive links such a record to its platform row instead of inserting it again.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from datetime import timedelta
 from typing import Any
 
 from crm_sync.platform.claims import PendingCreate
@@ -23,14 +23,13 @@ from crm_sync.sync.send.values import same_value
 
 # Types compared in the query; the others (long text, dates as text) are compared on the records found.
 FILTERABLE = (FieldType.STRING, FieldType.REFERENCE, FieldType.BOOLEAN, FieldType.INTEGER, FieldType.FLOAT)
-CLOCK_SKEW = timedelta(minutes=5)
 
 
 def find_created(client: SalesforceClient, section: Section, pending: PendingCreate,
                  taken: Iterable[str] = ()) -> str | None:
     """The Id of the record this pending create made in Salesforce, or None when it made none."""
     by_field = {f.salesforce: f for f in section.send_fields()}
-    conditions = [f"CreatedDate >= {soql.datetime_literal(pending.started_at - CLOCK_SKEW)}"]
+    conditions = []
     if client.user_id:
         conditions.append(f"CreatedById = {soql.quote(client.user_id)}")
     for name, value in pending.values.items():

@@ -10,7 +10,7 @@ details {"push": "nightly", "started_at": ...}).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 
 import sqlalchemy as sa
@@ -40,12 +40,13 @@ def nightly_sections(store: PlatformStore, models: Sequence[str] = NIGHTLY_MODEL
 
 
 def nightly_push(client: SalesforceClient, store: PlatformStore, *, run_id: str | None = None,
-                 models: Sequence[str] = NIGHTLY_MODELS) -> dict[str, PushResult]:
+                 models: Sequence[str] = NIGHTLY_MODELS,
+                 clock: Callable[[], datetime] = utc_now) -> dict[str, PushResult]:
     """Push the `system` changes newer than the last nightly push; one result per section."""
     started_at = utc_now()
     store.log_event("sync_started", run_id=run_id, details={"push": "nightly", "since": last_nightly_start(store)})
     results: dict[str, PushResult] = {}
-    pusher = Pusher(client, store, run_id=run_id)
+    pusher = Pusher(client, store, run_id=run_id, clock=clock)
     try:
         for section in nightly_sections(store, models):
             results[section.model] = pusher.push_rows(section, store.pending_rows(section, without_outbox=True))

@@ -255,6 +255,9 @@ class Pusher:
             try:
                 wanted = [row["id"] for row in rows]
                 held = self._claim(section, wanted, token)
+                busy = [record_id for record_id in wanted if record_id not in held]
+                if busy:  # another push holds them (or a dead one, until its lease ends): the outbox follows up
+                    self.store.wake_records(section, busy)
                 fresh = load_rows(self.store, section, list(held))
                 items = []
                 for record_id, claim in held.items():
@@ -352,7 +355,9 @@ class Pusher:
         if not new or external_id_field(section, describe) is not None:
             return items  # an upsert by key finds the record by itself
         pending = self.store.pending_creates(section, [i.record_id for i in new])
-        taken: set[str] = set()
+        if not pending:
+            return items
+        taken: set[str] = set(self.store.linked_ids(section))
         failed: set[int] = set()
         for item in new:
             create = pending.get(item.record_id)
@@ -463,7 +468,7 @@ class Pusher:
             item.body = payload(section, item.row, item.columns)
             if key_field is not None:
                 item.body[key_field[1]] = item.key
-            self.store.start_create(item.claim, key=item.key, values=item.body, at=self.clock())
+            self.store.start_create(item.claim, key=item.key, values=item.body, at=utc_now())
             creates_.append(item)
         for item in items:
             item.sent = {c: item.row.get(c) for c in item.columns}
@@ -626,7 +631,7 @@ def push_changes(client: SalesforceClient, store: PlatformStore, *, batch: Batch
     batch = batch if batch is not None else claim_batch(store, limit=limit, now=now)
     if batch.empty:
         return PushResult()
-    pusher = pusher or Pusher(client, store, run_id=run_id)
+    pusher = pusher or Pusher(client, store, run_id=run_id, clock=(lambda: now) if now is not None else utc_now)
     store.log_event("sync_started", run_id=run_id, count=len(batch.entries), details={"push": "changes"})
     try:
         result = pusher.push_batch(batch)
