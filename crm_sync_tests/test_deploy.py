@@ -13,6 +13,8 @@ from pathlib import Path
 
 import yaml
 
+from crm_sync.platform.engine import PLATFORM_URL_ENV
+from crm_sync.platform.landing import LANDING_URL_ENV
 from crm_sync.salesforce.config import ENV_VARS as SALESFORCE_ENV_VARS
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -113,6 +115,6 @@ def test_the_guide_makes_the_secrets_the_values_name_with_variables_crm_sync_rea
     assert named == made
     assert "--from-literal=postgresql-password=" in guide  # the key the chart reads
     variables = set(re.findall(r"--from-literal=([A-Z][A-Z0-9_]+)=", guide))
-    read_by_crm_sync = {*SALESFORCE_ENV_VARS.values(), "CRM_SYNC_PLATFORM_URL", "CRM_SYNC_LANDING_URL"}
+    read_by_crm_sync = {*SALESFORCE_ENV_VARS.values(), PLATFORM_URL_ENV, LANDING_URL_ENV}
     object_store = {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"}
     assert variables - object_store <= read_by_crm_sync, variables - object_store - read_by_crm_sync
