@@ -48,6 +48,8 @@ DOCUMENTED_PATHS = {
     "dagsterDaemon.runCoordinator.enabled",
     "dagsterDaemon.runCoordinator.type",
     "dagsterDaemon.runCoordinator.config.queuedRunCoordinator.dequeueIntervalSeconds",
+    "dagsterDaemon.runCoordinator.config.queuedRunCoordinator.dequeueUseThreads",
+    "dagsterDaemon.runCoordinator.config.queuedRunCoordinator.dequeueNumWorkers",
     "concurrency.enabled",
     "concurrency.runs.maxConcurrentRuns",
     "concurrency.pools.defaultLimit",
@@ -97,6 +99,8 @@ def test_values_match_the_image_and_the_instance() -> None:
     assert values["concurrency"]["runs"]["maxConcurrentRuns"] == instance["concurrency"]["runs"]["max_concurrent_runs"]
     queued = values["dagsterDaemon"]["runCoordinator"]["config"]["queuedRunCoordinator"]
     assert queued["dequeueIntervalSeconds"] == instance["run_queue"]["dequeue_interval_seconds"]
+    assert queued["dequeueUseThreads"] is instance["run_queue"]["dequeue_use_threads"] is True
+    assert queued["dequeueNumWorkers"] == instance["run_queue"]["dequeue_num_workers"]
 
     dockerfile = (ROOT / "Dockerfile").read_text()
     assert f'"--module-name", "{module}"' in dockerfile and "sandbox" not in re.findall(r"EXTRAS=(\S+)",
