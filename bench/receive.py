@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -150,7 +151,8 @@ def main() -> None:
                       f"{figures['share_of_raw_rate']:.0%} of the raw Bulk rate, "
                       f"{figures['api_calls_per_50k_records']} API calls per 50k records")
     report = {"benchmark": "receive full fetch", "records_seeded": args.records,
-              "seed_and_start_seconds": round(seed_seconds, 1), "machine": {"cores": 2},
+              "seed_and_start_seconds": round(seed_seconds, 1),
+              "machine": {"cores": os.cpu_count(), "load_average_1_5_15": [round(x, 1) for x in os.getloadavg()]},
               "raw_bulk_download": raw, "runs": runs,
               "at": datetime.now(UTC).isoformat(timespec="seconds")}
     args.output.parent.mkdir(parents=True, exist_ok=True)
