@@ -33,7 +33,7 @@ class PlatformStore:
         self.url = platform_url(url)
         self.settings = settings if settings is not None else load_settings()
         self.engine = create_platform_engine(self.url)
-        self.landing_root = Path(landing_root) if landing_root is not None else landing.default_landing_root()
+        self.landing = landing.landing_root(landing_root)  # given, else $CRM_SYNC_LANDING_URL, else local
         self.schema = PlatformSchema(self.engine.dialect.name)
         self.schema.add_models(self.settings.sections)
         self.last_migration: SchemaChanges | None = None
@@ -117,10 +117,11 @@ class PlatformStore:
     def land_page(self, section: Section | str, day: date, table: pa.Table, *, page_no: int,
                   run_id: str | None = None, window_start: datetime | None = None,
                   window_end: datetime | None = None, modstamp_field: str | None = None,
-                  root: str | Path | None = None) -> Path:
-        """Write a fetched page to Parquet under root/Object/YYYY-MM-DD/ and list it in the manifest."""
+                  root: str | Path | None = None) -> str:
+        """Write a fetched page to Parquet under root/Object/YYYY-MM-DD/ and list it in the manifest; its URL."""
+        where = landing.landing_root(root) if root else self.landing
         with write_transaction(self.engine) as conn:
-            return landing.land_page(conn, self.schema, Path(root) if root else self.landing_root,
+            return landing.land_page(conn, self.schema, where,
                                      self.section(section).object, day, table, page_no=page_no, run_id=run_id,
                                      window_start=window_start, window_end=window_end,
                                      modstamp_field=modstamp_field)

@@ -22,6 +22,7 @@ from typing import Any
 
 import click
 
+from crm_sync.sandbox.extra import require_sandbox_extra
 from crm_sync.sandbox.server.faults import FaultConfig
 from crm_sync.sandbox.server.limits import DEFAULT_DAILY_API_REQUESTS
 
@@ -155,6 +156,7 @@ def sandbox_command(host: str, port: int, data_dir: Path, records: int, seed: in
     """Run the sandbox: a local Salesforce org over HTTPS (REST, Bulk API 2.0 and 1.0 query, SOAP/OAuth login)."""
     logging.basicConfig(stream=sys.stderr, level=log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    require_sandbox_extra()
     try:
         FaultConfig.parse(faults)
     except ValueError as exc:

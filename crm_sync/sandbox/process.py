@@ -46,6 +46,7 @@ from urllib.parse import urlparse
 import requests
 
 from crm_sync.sandbox.admin_client import SandboxAdmin
+from crm_sync.sandbox.extra import require_sandbox_extra
 
 INFO_FILE = "sandbox.json"
 LOG_FILE = "sandbox.log"
@@ -198,8 +199,9 @@ def running_sandbox(
 
     Without data_dir a temporary directory is used (and removed afterwards). The process's output goes
     to DATA_DIR/sandbox.log; a start failure raises RuntimeError with the log's tail. On exit the
-    process gets SIGTERM, then SIGKILL.
+    process gets SIGTERM, then SIGKILL. Without the `sandbox` extra: SandboxExtraMissing, before any process.
     """
+    require_sandbox_extra()
     temporary = data_dir is None
     directory = Path(tempfile.mkdtemp(prefix="crm-sync-sandbox-") if temporary else data_dir).resolve()
     directory.mkdir(parents=True, exist_ok=True)

@@ -28,6 +28,7 @@ from crm_sync.salesforce import soql
 from crm_sync.salesforce.client import SalesforceClient
 from crm_sync.settings import Section
 from crm_sync.sync.mapping import receive_fields, to_platform_page, with_filter
+from crm_sync.sync.prefetch import prefetched
 from crm_sync.sync.send import creates
 from crm_sync.sync.windows import Window, incremental_window, partition_window
 
@@ -190,7 +191,8 @@ class Receiver:
             return
         result.api = "bulk" if expected > self.defaults.bulk_threshold else "rest"
         pending = list(self.store.pending_creates(section).values()) if section.sends else []
-        for page_no, page, is_last in _with_last(self._fetch(section, where, result.api, expected)):
+        pages = prefetched(self._fetch(section, where, result.api, expected))  # the next page comes meanwhile
+        for page_no, page, is_last in _with_last(pages):
             result.pages += 1
             result.fetched += page.num_rows
             landed = self.store.land_page(section, land_day, page, page_no=page_no, run_id=run_id,

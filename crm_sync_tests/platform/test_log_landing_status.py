@@ -52,8 +52,8 @@ def test_land_page_writes_parquet_and_the_manifest(store: PlatformStore, tmp_pat
     table = page_table(1, 2, 3)
     path = store.land_page("Account", DAY, table, page_no=1, run_id="run/7", window_start=at(-10),
                            window_end=at(0), modstamp_field="LastModifiedDate")
-    assert path == tmp_path / "landing" / "Account" / "2024-05-01" / "run_7-00001.parquet"
-    assert path.is_file() and store.read_landed_page(path).equals(table)
+    assert path == str(tmp_path / "landing" / "Account" / "2024-05-01" / "run_7-00001.parquet")
+    assert Path(path).is_file() and store.read_landed_page(path).equals(table)
     [pending] = store.pages_to_replay("Account")
     assert (pending.day, pending.page_no, pending.rows, pending.run_id) == (DAY, 1, 3, "run/7")
     assert (pending.window_start, pending.window_end, pending.applied) == (at(-10), at(0), False)
