@@ -88,7 +88,7 @@ def resume_command() -> None:
 @click.option("--since", help="Only rows at or after this: 30m, 2h, 7d, or an ISO date/datetime.")
 @click.option("--event", type=click.Choice(sorted(EVENTS)), help="Only this event.")
 @click.option("--run-id", help="Only this Dagster run.")
-@click.option("--limit", type=int, default=None, help="At most this many rows (oldest first).")
+@click.option("--limit", type=int, default=None, help="Only the newest N rows (printed oldest first).")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object a line.")
 def log_command(section: str | None, since: str | None, event: str | None, run_id: str | None,
                 limit: int | None, as_json: bool) -> None:
@@ -96,7 +96,7 @@ def log_command(section: str | None, since: str | None, event: str | None, run_i
     with PlatformStore() as store:
         try:
             entries = store.read_log(section, parse_since(since) if since else None, event=event, run_id=run_id,
-                                     limit=limit)
+                                     limit=limit, newest=True)
         except KeyError as exc:
             raise click.BadParameter(str(exc.args[0]), param_hint="--section") from None
     for entry in entries:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -137,3 +138,26 @@ def test_parse_since_reads_spans_and_dates() -> None:
     assert parse_since("2h", now) == now - timedelta(hours=2)
     assert parse_since("7d", now) == now - timedelta(days=7)
     assert parse_since("2024-05-01", now) == datetime(2024, 5, 1, tzinfo=UTC)
+
+
+def test_status_table_keeps_the_last_sync_time_apart_from_the_result(store: PlatformStore) -> None:
+    at = datetime(2024, 5, 2, 12, 0, 7, 123456, tzinfo=UTC)
+    store.log_event("sync_completed", section="Account", run_id="r1", count=3, at=at,
+                    details={"records_imported": 3})
+    rendered = gather_status(store, paused=False, environ=CREDENTIALS).render()
+    header, account = (next(line for line in rendered.splitlines() if line.startswith(word))
+                       for word in ("section", "Account"))
+    assert "2024-05-02 12:00:07  ok" in account
+    assert header.index("result") == account.index("ok")  # the column starts where its header does
+
+
+def test_cli_log_limit_shows_the_newest_rows_oldest_first(tmp_path: Path, sqlite_url: str,
+                                                          default_settings: Settings) -> None:
+    start = datetime.now(UTC) - timedelta(hours=1)
+    with PlatformStore(sqlite_url, default_settings) as store:
+        for minute in range(5):
+            store.log_event("records_imported", section="Account", run_id=f"run-{minute}", count=minute,
+                            at=start + timedelta(minutes=minute))
+    shown = CliRunner().invoke(log_command, ["--limit", "2", "--json"], env={"CRM_SYNC_PLATFORM_URL": sqlite_url})
+    assert shown.exit_code == 0, shown.output
+    assert [json.loads(line)["run_id"] for line in shown.output.splitlines()] == ["run-3", "run-4"]
