@@ -64,23 +64,39 @@ def status_command(as_json: bool, offline: bool) -> None:
     click.echo(json.dumps(report.to_dict(), indent=2, default=str) if as_json else report.render())
 
 
+def _stopped_or_started(by_location: dict[str, list[str]], nothing: str) -> str:
+    return "; ".join(f"{', '.join(names) or nothing} (code location {location})"
+                     for location, names in by_location.items()) or nothing
+
+
+LOCATION_OPTION = click.option(
+    "--location", "locations", multiple=True, metavar="NAME",
+    help="Code location name(s) to act on; by default every location where the Dagster instance holds "
+         f"running crm_sync schedules or sensors (or {pausing.DEFAULT_LOCATION_NAME}, as `make ui` names it).")
+
+
 @click.command("pause")
-def pause_command() -> None:
+@LOCATION_OPTION
+def pause_command(locations: tuple[str, ...]) -> None:
     """Stop every crm_sync schedule and sensor (settings, cursors and the outbox are kept)."""
-    with _instance() as instance, pausing.crm_sync_location(instance) as location:
+    with _instance() as instance:
         if pausing.is_paused(instance):
             click.echo("Already paused.")
             return
-        stopped = pausing.pause(instance, location)
-    click.echo(f"Paused: stopped {', '.join(stopped) or 'nothing (nothing was running)'}.")
+        with pausing.crm_sync_locations(instance, locations) as loaded:
+            stopped = pausing.pause(instance, loaded)
+    click.echo(f"Paused: stopped {_stopped_or_started(stopped, 'nothing (nothing was running)')}.")
 
 
 @click.command("resume")
-def resume_command() -> None:
+@LOCATION_OPTION
+def resume_command(locations: tuple[str, ...]) -> None:
     """Start again the schedules and sensors that were running when crm_sync was paused."""
-    with _instance() as instance, pausing.crm_sync_location(instance) as location:
-        started = pausing.resume(instance, location)
-    click.echo(f"Resumed: started {', '.join(started) or 'nothing (all were running already)'}.")
+    with _instance() as instance:
+        names = locations or pausing.recorded_location_names(instance)
+        with pausing.crm_sync_locations(instance, names) as loaded:
+            started = pausing.resume(instance, loaded)
+    click.echo(f"Resumed: started {_stopped_or_started(started, 'nothing (all were running already)')}.")
 
 
 @click.command("log")
