@@ -149,6 +149,27 @@ def test_staleness_fails_when_the_last_receive_is_older_than_twice_the_interval(
     assert harness.tick_alerts() == []
 
 
+def test_a_tick_that_found_nothing_new_counts_as_a_sync_for_staleness(harness: Harness) -> None:
+    store = harness.store
+    log = store.schema.sync_log
+    with store.engine.begin() as conn:  # Note's last receive was 25 minutes ago; nothing changed in Salesforce since
+        for row in conn.execute(sa.select(log.c.id, log.c.at).where(log.c.section == "Note")).all():
+            conn.execute(log.update().where(log.c.id == row.id).values(at=row.at - timedelta(minutes=25)))
+    assert failures(harness.run_checks()) == {("Note", "staleness"): "ERROR"}
+    harness.tick_alerts()
+
+    schedule = harness.defs.get_schedule_def("receive_every_10_minutes_schedule")
+    with dg.build_schedule_context(instance=harness.instance, resources=harness.defs.resources,
+                                   repository_def=harness.defs.get_repository_def(),
+                                   scheduled_execution_time=datetime.now(UTC)) as context:
+        tick = schedule.evaluate_tick(context)
+    assert dg.AssetKey(["salesforce", "Note"]) not in {k for r in tick.run_requests for k in r.asset_selection}
+    [checked] = [e for e in store.read_log("Note", event="sync_completed", limit=1, newest=True)]
+    assert (checked.count, checked.details["checked_only"]) == (0, True)
+    assert failures(harness.run_checks()) == {}
+    assert harness.tick_alerts() == []
+
+
 def test_reconciliation_names_the_partition_of_a_row_removed_behind_the_syncs_back(harness: Harness) -> None:
     store = harness.store
     table = store.table("Contact")
