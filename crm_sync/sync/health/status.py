@@ -203,7 +203,8 @@ def gather_status(store: PlatformStore, *, paused: bool, client: SalesforceClien
             entry.updated = int(details.get("records_updated", 0) or 0)
             entry.deleted = int(details.get("records_deleted", 0) or 0)
         entry.failed_checks = sorted(check for (name, check), details in checks.items()
-                                     if name == section.object and not details.get("passed", True))
+                                     if name == section.object and not details.get("passed", True)
+                                     and not details.get("skipped"))
         sections.append(entry)
 
     api_used = api_max = None
