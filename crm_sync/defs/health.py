@@ -38,7 +38,9 @@ ALERTS_SENSOR = "alerts"
 CHECK_DESCRIPTIONS = {
     CREDENTIALS: "Logs in to Salesforce and makes one authenticated call. Fails when the credentials are "
                  "missing, expired or revoked, or the org cannot be reached: nothing syncs until it passes. "
-                 "Fix the SALESFORCE_* settings (password, security token, connected app) and run it again.",
+                 "Fix the SALESFORCE_* settings (password, security token, connected app) and run it again. "
+                 "While it fails, field_mappings, api_quota and reconciliation are Skipped (they need "
+                 "Salesforce) and the alerts name this one cause.",
     FIELD_MAPPINGS: "Every mapped field still exists in the object's describe (so the integration user can read "
                     "it), has a type its platform column can hold, and is writable where the section sends it. "
                     "Fails when a field was deleted, renamed or hidden by field-level security: restore the "

@@ -42,6 +42,7 @@ class MakeUi:
     url: str
     env: dict[str, str]
     log: Path
+    sandbox_port: int
 
     def crm_sync(self, *args: str) -> str:
         done = subprocess.run([str(BIN / "crm-sync"), *args], cwd=REPO, env=self.env, capture_output=True,
@@ -59,16 +60,17 @@ def make_ui(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MakeUi]:
     env = {key: value for key, value in os.environ.items()
            if not key.startswith(("SALESFORCE_", "CRM_SYNC_"))}
     env.update(DAGSTER_HOME=str(home), CRM_SYNC_DATA=str(base / "data"))
-    port = _free_port()
+    port, sandbox_port = _free_port(), _free_port()
     log = base / "crm-sync-ui.log"
-    with open(log, "wb") as out:
-        process = subprocess.Popen([str(BIN / "crm-sync"), "ui", "--port", str(port)], cwd=REPO, env=env,
+    with open(log, "wb") as out:  # make ui UI_PORT=<port> SANDBOX_PORT=<sandbox_port>
+        process = subprocess.Popen([str(BIN / "crm-sync"), "ui", "--port", str(port), "--sandbox-port",
+                                    str(sandbox_port)], cwd=REPO, env=env,
                                    stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                    start_new_session=True)
     try:
         url = f"http://127.0.0.1:{port}"
         _wait_for_ui(url, process, log)
-        yield MakeUi(url, env, log)
+        yield MakeUi(url, env, log, sandbox_port)
     finally:
         _stop(process)
 
@@ -118,6 +120,7 @@ def test_pause_and_resume_flip_the_toggles_the_ui_shows(make_ui: MakeUi, page: P
     for line in make_ui.crm_sync("sandbox-env").splitlines():  # what `eval "$(crm-sync sandbox-env)"` sets
         name, value = shlex.split(line.removeprefix("export "))[0].split("=", 1)
         make_ui.env[name] = value
+    assert make_ui.env["SALESFORCE_INSTANCE_URL"] == f"https://127.0.0.1:{make_ui.sandbox_port}"
     assert make_ui.crm_sync("status").startswith("Status: Inactive")  # against make ui's sandbox org
 
     resumed = make_ui.crm_sync("resume")

@@ -195,8 +195,8 @@ def check_reconciliation(result: Reconciliation) -> CheckResult:
                                              f"{metadata['reconciled_until']}{explained}.", metadata=metadata)
 
 
-def skipped_for(check: str, section: str, probe: OrgProbe) -> CheckResult:
-    """`check` not run on `section` because the credentials check failed."""
+def skipped_for(check: str, probe: OrgProbe) -> CheckResult:
+    """`check` not run because the credentials check failed."""
     return CheckResult(check, False, f"Not run: it needs Salesforce, and the credentials check failed "
                                      f"({probe.error}). Fix the credentials; this check runs again with the next "
                                      "evaluation.", metadata={"skipped_because": CREDENTIALS, "error": probe.error},
@@ -228,7 +228,7 @@ def run_checks(client: SalesforceClient, store: PlatformStore, wanted: Mapping[s
             if name not in wanted[section.object]:
                 continue
             if credentials_failed and name in NEEDS_SALESFORCE:
-                result = skipped_for(name, section.object, probe)
+                result = skipped_for(name, probe)
             elif name in shared:
                 result = shared[name]
             elif name == FIELD_MAPPINGS:
