@@ -6,13 +6,17 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 export CRM_SYNC_DATA ?= $(CURDIR)/data
+UI_PORT ?= 3000
+# The sandbox's HTTPS port for demo/ui/sandbox: any free one unless set (make ui SANDBOX_PORT=8443)
+SANDBOX_PORT ?= 0
 
-.PHONY: help install test lint demo ui sandbox bench postgres chromium clean
+.PHONY: help install test lint demo ui sandbox env bench postgres chromium clean
 
 help:
 	@echo "make demo   - set up, start the local Salesforce org and run the main job"
 	@echo "make test   - set up, then ruff and the tests (Postgres is started when it is down)"
-	@echo "make ui     - the Dagster UI and daemon against the embedded instance and the sandbox"
+	@echo "make ui     - the Dagster UI and daemon against the embedded instance and the sandbox (UI_PORT=3000)"
+	@echo "make env    - while make ui runs: export lines for the sandbox org (eval \"\$$(make -s env)\")"
 	@echo "make bench  - the benchmarks in bench/ (figures in bench/results/)"
 
 $(BIN)/python:
@@ -26,9 +30,9 @@ $(STAMP): pyproject.toml | $(BIN)/python
 
 install: $(STAMP)
 
-$(DAGSTER_HOME)/dagster.yaml: dagster.yaml
+$(DAGSTER_HOME)/dagster.yaml: dagster.embedded.yaml
 	@mkdir -p $(DAGSTER_HOME)
-	cp dagster.yaml $(DAGSTER_HOME)/dagster.yaml
+	cp dagster.embedded.yaml $(DAGSTER_HOME)/dagster.yaml
 
 postgres:
 	@bash .ci/ensure-postgres
@@ -45,13 +49,17 @@ test: install postgres chromium lint
 	$(BIN)/pytest
 
 demo: install $(DAGSTER_HOME)/dagster.yaml
-	$(BIN)/crm-sync demo
+	$(BIN)/crm-sync demo --sandbox-port $(SANDBOX_PORT)
 
 ui: install $(DAGSTER_HOME)/dagster.yaml
-	$(BIN)/crm-sync ui
+	$(BIN)/crm-sync ui --port $(UI_PORT) --sandbox-port $(SANDBOX_PORT)
 
 sandbox: install
-	$(BIN)/crm-sync sandbox --data $(CRM_SYNC_DATA)/sandbox
+	$(BIN)/crm-sync sandbox --data $(CRM_SYNC_DATA)/sandbox $(if $(filter-out 0,$(SANDBOX_PORT)),--port $(SANDBOX_PORT))
+
+# Prints the running sandbox's settings (its own test credentials included) for: eval "$(make -s env)"
+env: install
+	@$(BIN)/crm-sync sandbox-env
 
 bench: install postgres
 	$(BIN)/python bench/sandbox.py

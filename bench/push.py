@@ -8,7 +8,7 @@
    back from the sandbox; p50 and p95. Two modes:
    - `loop`: the `platform_outbox` sensor evaluated in a loop every `push_interval_seconds` (10 s, the
      issue's default), each RunRequest executed in process (no run launch overhead);
-   - `daemon`: a real `dagster-daemon run` (instance from the repo's dagster.yaml in a temporary
+   - `daemon`: a real `dagster-daemon run` (instance from the repo's dagster.embedded.yaml in a temporary
      DAGSTER_HOME) ticking the sensor and launching each push_changes run in its own process.
 
     python bench/push.py                       # 100,000 records, 20 edits, both latency modes
@@ -134,7 +134,7 @@ def latency_daemon(client: SalesforceClient, store: PlatformStore, env: dict[str
     """The sensor under a real dagster-daemon; each run launched in its own process."""
     home = workdir / "dagster_home"
     home.mkdir(parents=True, exist_ok=True)
-    shutil.copy(ROOT / "dagster.yaml", home / "dagster.yaml")
+    shutil.copy(ROOT / "dagster.embedded.yaml", home / "dagster.yaml")
     sections = workdir / "sections.yaml"
     data = yaml.safe_load(default_sections_path().read_text(encoding="utf-8"))
     data["defaults"]["push_interval_seconds"] = interval

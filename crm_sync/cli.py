@@ -7,6 +7,7 @@ import click
 from crm_sync.demo import demo_command, ui_command
 from crm_sync.health_cli import COMMANDS as HEALTH_COMMANDS
 from crm_sync.sandbox.cli import sandbox_command
+from crm_sync.sandbox_env import sandbox_env_command
 from crm_sync.sync.send.cli import platform_group
 
 
@@ -15,7 +16,7 @@ def main() -> None:
     """crm_sync: Salesforce <-> platform sync, run with Dagster."""
 
 
-for command in (sandbox_command, demo_command, ui_command, platform_group, *HEALTH_COMMANDS):
+for command in (sandbox_command, sandbox_env_command, demo_command, ui_command, platform_group, *HEALTH_COMMANDS):
     main.add_command(command)
 
 if __name__ == "__main__":  # pragma: no cover

@@ -23,11 +23,18 @@ from crm_sync.platform.engine import DATA_DIR_ENV, PLATFORM_URL_ENV, data_dir
 from crm_sync.salesforce.client import SalesforceClient
 from crm_sync.sandbox.process import running_sandbox
 from crm_sync.settings import load_settings
+from crm_sync.sync.health.alerts import UI_URL_ENV
 
 DEMO_RECORDS_ENV = "CRM_SYNC_DEMO_RECORDS"
+SANDBOX_PORT_ENV = "CRM_SYNC_SANDBOX_PORT"
 DEFAULT_DEMO_RECORDS = 50_000
 RANGE_START_TAG = "dagster/asset_partition_range_start"
 RANGE_END_TAG = "dagster/asset_partition_range_end"
+
+
+SANDBOX_PORT_OPTION = click.option(
+    "--sandbox-port", type=int, default=lambda: int(os.environ.get(SANDBOX_PORT_ENV) or 0),
+    show_default=f"${SANDBOX_PORT_ENV}, else any free port", help="port of the sandbox org (HTTPS on 127.0.0.1)")
 
 
 @dataclass
@@ -99,12 +106,13 @@ def print_report(reports: list[SectionReport]) -> None:
 @click.command("demo")
 @click.option("--records", type=int, default=lambda: int(os.environ.get(DEMO_RECORDS_ENV, DEFAULT_DEMO_RECORDS)),
               show_default=f"${DEMO_RECORDS_ENV} or {DEFAULT_DEMO_RECORDS}", help="size of the seeded org")
-def demo_command(records: int) -> None:
+@SANDBOX_PORT_OPTION
+def demo_command(records: int, sandbox_port: int) -> None:
     """Start the sandbox org, run full_fetch into the platform store, and compare counts."""
     root = data_dir().resolve()
     started = time.monotonic()
     click.echo(f"Starting the sandbox org in {root / 'sandbox'} (seeding {records:,} records on first start)...")
-    with running_sandbox(root / "sandbox", records=records, seed=1, timeout=900) as info:
+    with running_sandbox(root / "sandbox", records=records, seed=1, timeout=900, port=sandbox_port) as info:
         _prepare_environment(info.env(), root)
         click.echo(f"Sandbox ready at {info.instance_url}; running full_fetch on the Dagster instance in "
                    f"{os.environ.get('DAGSTER_HOME', '(ephemeral)')}...")
@@ -119,15 +127,22 @@ def demo_command(records: int) -> None:
         raise SystemExit(1)
 
 
+def ui_dagster_command(port: int) -> list[str]:
+    """`dagster dev` on the crm_sync.definitions module: its code location is named crm_sync.definitions,
+    as in workspace.yaml and for `dg dev`, so `crm-sync pause` and the UI's toggles act on the same state."""
+    return [sys.executable, "-m", "dagster", "dev", "-m", "crm_sync.definitions", "-h", "127.0.0.1", "-p", str(port)]
+
+
 @click.command("ui")
 @click.option("--port", type=int, default=3000, show_default=True, help="port of the Dagster UI")
-def ui_command(port: int) -> None:
+@SANDBOX_PORT_OPTION
+def ui_command(port: int, sandbox_port: int) -> None:
     """Start the sandbox org and the Dagster UI + daemon (dagster dev) against the embedded instance."""
     root = data_dir().resolve()
-    with running_sandbox(root / "sandbox", records=0, seed=1, timeout=900) as info:
+    with running_sandbox(root / "sandbox", records=0, seed=1, timeout=900, port=sandbox_port) as info:
         _prepare_environment(info.env(), root)
+        os.environ.setdefault(UI_URL_ENV, f"http://127.0.0.1:{port}")  # alert links point at this UI
         click.echo(f"Sandbox at {info.instance_url}; Dagster UI on http://127.0.0.1:{port} (Ctrl-C stops both)")
-        command = [sys.executable, "-m", "dagster", "dev", "-m", "crm_sync.definitions", "-h", "127.0.0.1",
-                   "-p", str(port)]
+        click.echo("In another shell, `eval \"$(crm-sync sandbox-env)\"` sets what `crm-sync status` needs.")
         with contextlib.suppress(KeyboardInterrupt):
-            subprocess.run(command, check=False)
+            subprocess.run(ui_dagster_command(port), check=False)

@@ -64,23 +64,39 @@ def status_command(as_json: bool, offline: bool) -> None:
     click.echo(json.dumps(report.to_dict(), indent=2, default=str) if as_json else report.render())
 
 
+def _stopped_or_started(by_location: dict[str, list[str]], nothing: str) -> str:
+    return "; ".join(f"{', '.join(names) or nothing} (code location {location})"
+                     for location, names in by_location.items()) or nothing
+
+
+LOCATION_OPTION = click.option(
+    "--location", "locations", multiple=True, metavar="NAME",
+    help="Code location name(s) to act on; by default every location where the Dagster instance holds "
+         f"running crm_sync schedules or sensors (or {pausing.DEFAULT_LOCATION_NAME}, as `make ui` names it).")
+
+
 @click.command("pause")
-def pause_command() -> None:
+@LOCATION_OPTION
+def pause_command(locations: tuple[str, ...]) -> None:
     """Stop every crm_sync schedule and sensor (settings, cursors and the outbox are kept)."""
-    with _instance() as instance, pausing.crm_sync_location(instance) as location:
+    with _instance() as instance:
         if pausing.is_paused(instance):
             click.echo("Already paused.")
             return
-        stopped = pausing.pause(instance, location)
-    click.echo(f"Paused: stopped {', '.join(stopped) or 'nothing (nothing was running)'}.")
+        with pausing.crm_sync_locations(instance, locations) as loaded:
+            stopped = pausing.pause(instance, loaded)
+    click.echo(f"Paused: stopped {_stopped_or_started(stopped, 'nothing (nothing was running)')}.")
 
 
 @click.command("resume")
-def resume_command() -> None:
+@LOCATION_OPTION
+def resume_command(locations: tuple[str, ...]) -> None:
     """Start again the schedules and sensors that were running when crm_sync was paused."""
-    with _instance() as instance, pausing.crm_sync_location(instance) as location:
-        started = pausing.resume(instance, location)
-    click.echo(f"Resumed: started {', '.join(started) or 'nothing (all were running already)'}.")
+    with _instance() as instance:
+        names = locations or pausing.recorded_location_names(instance)
+        with pausing.crm_sync_locations(instance, names) as loaded:
+            started = pausing.resume(instance, loaded)
+    click.echo(f"Resumed: started {_stopped_or_started(started, 'nothing (all were running already)')}.")
 
 
 @click.command("log")
@@ -88,7 +104,7 @@ def resume_command() -> None:
 @click.option("--since", help="Only rows at or after this: 30m, 2h, 7d, or an ISO date/datetime.")
 @click.option("--event", type=click.Choice(sorted(EVENTS)), help="Only this event.")
 @click.option("--run-id", help="Only this Dagster run.")
-@click.option("--limit", type=int, default=None, help="At most this many rows (oldest first).")
+@click.option("--limit", type=int, default=None, help="Only the newest N rows (printed oldest first).")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object a line.")
 def log_command(section: str | None, since: str | None, event: str | None, run_id: str | None,
                 limit: int | None, as_json: bool) -> None:
@@ -96,7 +112,7 @@ def log_command(section: str | None, since: str | None, event: str | None, run_i
     with PlatformStore() as store:
         try:
             entries = store.read_log(section, parse_since(since) if since else None, event=event, run_id=run_id,
-                                     limit=limit)
+                                     limit=limit, newest=True)
         except KeyError as exc:
             raise click.BadParameter(str(exc.args[0]), param_hint="--section") from None
     for entry in entries:

@@ -38,7 +38,9 @@ ALERTS_SENSOR = "alerts"
 CHECK_DESCRIPTIONS = {
     CREDENTIALS: "Logs in to Salesforce and makes one authenticated call. Fails when the credentials are "
                  "missing, expired or revoked, or the org cannot be reached: nothing syncs until it passes. "
-                 "Fix the SALESFORCE_* settings (password, security token, connected app) and run it again.",
+                 "Fix the SALESFORCE_* settings (password, security token, connected app) and run it again. "
+                 "While it fails, field_mappings, api_quota and reconciliation are Skipped (they need "
+                 "Salesforce) and the alerts name this one cause.",
     FIELD_MAPPINGS: "Every mapped field still exists in the object's describe (so the integration user can read "
                     "it), has a type its platform column can hold, and is writable where the section sends it. "
                     "Fails when a field was deleted, renamed or hidden by field-level security: restore the "
@@ -65,9 +67,22 @@ def _active_job(context: dg.AssetCheckExecutionContext, settings: Settings) -> t
 
 
 def _to_dagster(result: CheckResult, key: dg.AssetKey) -> dg.AssetCheckResult:
+    """The Dagster result; a failure's metadata names its `cause` (the alerts sensor groups by it)."""
     severity = dg.AssetCheckSeverity.WARN if result.severity is Severity.WARN else dg.AssetCheckSeverity.ERROR
+    metadata = result.metadata if result.passed else {**result.metadata, "cause": result.root_cause}
     return dg.AssetCheckResult(asset_key=key, check_name=result.check, passed=result.passed, severity=severity,
-                               description=result.description, metadata=result.metadata)
+                               description=result.description, metadata=metadata)
+
+
+def _report_skipped(context: dg.AssetCheckExecutionContext, results: Sequence[CheckResult]) -> None:
+    """One run-log line per cause for the checks that could not run (Dagster shows them as Skipped)."""
+    by_cause: dict[str, list[CheckResult]] = {}
+    for result in results:
+        by_cause.setdefault(result.root_cause, []).append(result)
+    for cause, skipped in by_cause.items():
+        names = sorted({f"{r.section}.{r.check}" for r in skipped})
+        context.log.warning(f"{len(names)} check(s) not run because `{cause}` failed: {', '.join(names)}. "
+                            f"{skipped[0].description}")
 
 
 def build_health_checks(settings: Settings) -> dg.AssetChecksDefinition:
@@ -94,11 +109,14 @@ def build_health_checks(settings: Settings) -> dg.AssetChecksDefinition:
                                 count=int(result.passed),
                                 details={"check": result.check, "passed": result.passed,
                                          "severity": result.severity.value, "description": result.description,
-                                         "metadata": result.metadata})
+                                         "metadata": result.metadata, "skipped": result.skipped,
+                                         "cause": result.root_cause})
             report = gather_status(store, paused=is_paused(context.instance))
         summaries = {s.section: s for s in report.sections}
-        for result in results:
-            yield _to_dagster(result, asset_key(store.section(result.section)))
+        _report_skipped(context, [r for r in results if r.skipped])
+        for result in results:  # a skipped check yields nothing: Dagster records it as Skipped
+            if not result.skipped:
+                yield _to_dagster(result, asset_key(store.section(result.section)))
         for section_name in wanted:
             summary = summaries.get(section_name)
             if summary is None:
@@ -118,12 +136,14 @@ def build_health_checks(settings: Settings) -> dg.AssetChecksDefinition:
 
 
 def build_alerts_sensor(check_keys: Sequence[dg.AssetCheckKey]) -> dg.SensorDefinition:
-    """The `alerts` sensor: posts failed check evaluations and failed runs to CRM_SYNC_ALERT_WEBHOOK, once each."""
+    """The `alerts` sensor: failed check evaluations and failed runs, grouped by cause, to CRM_SYNC_ALERT_WEBHOOK."""
 
     @dg.sensor(name=ALERTS_SENSOR, minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.RUNNING,
-               description="Posts each failed asset-check evaluation and each failed run once to the webhook in "
-                           "CRM_SYNC_ALERT_WEBHOOK (Slack-compatible JSON, with a link to the run); without a "
-                           "webhook it logs them. Its cursor holds the event log ids handled last.")
+               description="Posts failed asset checks and failed runs to the webhook in CRM_SYNC_ALERT_WEBHOOK "
+                           "(Slack-compatible JSON, with a link to the run), one alert per cause per hour naming "
+                           "every asset it touched: revoked credentials make one alert, not one per check. "
+                           "Without a webhook it logs them. Its cursor holds the event log ids read and the "
+                           "failures held back until their cause's hour has passed.")
     def alerts(context: dg.SensorEvaluationContext) -> dg.SkipReason:
         before = alert_delivery.AlertCursor.decode(context.cursor)
         delivered, after = alert_delivery.deliver_alerts(context.instance, check_keys, before,

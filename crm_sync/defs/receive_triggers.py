@@ -21,7 +21,7 @@ from crm_sync.defs.receive_assets import asset_key, op_name
 from crm_sync.defs.resources import PlatformResource
 from crm_sync.salesforce.resource import SalesforceResource
 from crm_sync.settings import Section, Settings
-from crm_sync.sync.ticks import plan_tick
+from crm_sync.sync.ticks import log_checked_sections, plan_tick
 
 if TYPE_CHECKING:  # what define_asset_job returns; Dagster does not export the class
     from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
@@ -65,6 +65,7 @@ def _tick_requests(salesforce: SalesforceResource, platform: PlatformResource, s
     with platform.open_store() as store:
         current = [store.section(s.object) for s in sections]
         plan = plan_tick(salesforce.get_client(), store, current, modstamp_field=modstamp_field)
+        log_checked_sections(store, plan, modstamp_field=modstamp_field, trigger=trigger)
     if plan.empty:
         return dg.SkipReason("nothing new in Salesforce since the cursors")
     by_object = {s.object: s for s in sections}

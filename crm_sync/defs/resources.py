@@ -1,12 +1,19 @@
-"""Dagster resources: the Salesforce connection and the platform store, both configured from the environment."""
+"""Dagster resources: the Salesforce connection and the platform store, both configured from the environment.
+
+Each setting whose environment variable is set is given as `dagster.EnvVar(NAME)`, so the UI shows which
+variable it comes from (and never a secret's value); unset ones fall back to their defaults."""
 
 from __future__ import annotations
+
+import os
 
 import dagster as dg
 
 from crm_sync.platform import PlatformStore
+from crm_sync.platform.engine import PLATFORM_URL_ENV
 from crm_sync.salesforce.resource import SalesforceResource
 from crm_sync.settings import Settings, load_settings
+from crm_sync.settings.loader import SECTIONS_ENV
 
 
 class PlatformResource(dg.ConfigurableResource):
@@ -24,5 +31,7 @@ class PlatformResource(dg.ConfigurableResource):
 
 
 def default_resources() -> dict[str, dg.ConfigurableResource]:
-    """The resources every crm_sync job uses; everything else comes from environment variables."""
-    return {"salesforce": SalesforceResource(), "platform": PlatformResource()}
+    """The resources every crm_sync job uses, their settings as EnvVars of the variables that are set."""
+    platform = {field: dg.EnvVar(var) for field, var in (("url", PLATFORM_URL_ENV), ("sections_path", SECTIONS_ENV))
+                if os.environ.get(var, "").strip()}
+    return {"salesforce": SalesforceResource.from_env(), "platform": PlatformResource(**platform)}

@@ -332,7 +332,8 @@ class PlatformStore:
 
     def read_log(self, section: Section | str | None = None, since: datetime | None = None, *,
                  event: str | None = None, run_id: str | None = None,
-                 limit: int | None = None) -> list[sync_log.LogEntry]:
+                 limit: int | None = None, newest: bool = False) -> list[sync_log.LogEntry]:
         name = None if section is None else self.section(section).object
         with self.engine.connect() as conn:
-            return sync_log.read_log(conn, self.schema, name, since, event=event, run_id=run_id, limit=limit)
+            return sync_log.read_log(conn, self.schema, name, since, event=event, run_id=run_id, limit=limit,
+                                     newest=newest)

@@ -47,10 +47,15 @@ def log_event(conn: Connection, schema: PlatformSchema, event: str, *, section: 
 
 
 def read_log(conn: Connection, schema: PlatformSchema, section: str | None = None, since: datetime | None = None,
-             *, event: str | None = None, run_id: str | None = None, limit: int | None = None) -> list[LogEntry]:
-    """Log rows, oldest first, filtered by section, time (at >= since), event and run."""
+             *, event: str | None = None, run_id: str | None = None, limit: int | None = None,
+             newest: bool = False) -> list[LogEntry]:
+    """Log rows, oldest first, filtered by section, time (at >= since), event and run.
+
+    `limit` keeps the oldest rows, or with `newest` the newest ones (still returned oldest first).
+    """
     table = schema.sync_log
-    query = sa.select(table).order_by(table.c.at, table.c.id)
+    order = (table.c.at.desc(), table.c.id.desc()) if newest else (table.c.at, table.c.id)
+    query = sa.select(table).order_by(*order)
     if section is not None:
         query = query.where(table.c.section == section)
     if since is not None:
@@ -61,8 +66,9 @@ def read_log(conn: Connection, schema: PlatformSchema, section: str | None = Non
         query = query.where(table.c.run_id == run_id)
     if limit is not None:
         query = query.limit(limit)
-    return [
+    entries = [
         LogEntry(row.id, row.at, row.run_id, row.section, row.event, row.count,
                  None if row.details is None else json.loads(row.details))
         for row in conn.execute(query)
     ]
+    return entries[::-1] if newest else entries

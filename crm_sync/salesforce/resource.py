@@ -1,17 +1,21 @@
 """The Dagster resource that hands out SalesforceClients; the only Dagster code of this package.
 
-Each field left unset (None) is read from its SALESFORCE_* environment variable when the client is
-built, so secrets never enter run config. A field may also be given as `dagster.EnvVar("...")`,
-which Dagster resolves at run time and likewise keeps out of run config. (An unset EnvVar fails the
-run in Dagster, which is why the optional credentials are not EnvVar defaults.)
+`SalesforceResource.from_env()` (what crm_sync's definitions use) sets each field whose SALESFORCE_*
+variable is set as `dagster.EnvVar("SALESFORCE_...")`: Dagster resolves it at run time, keeps the value out
+of run config, and the UI's resource page shows the variable's name, never its value. A field left unset
+(None) is still read from its variable when the client is built. (An unset EnvVar fails the run in
+Dagster, which is why a variable that is not set at load time is not made an EnvVar.)
 """
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
+
 import dagster as dg
 
 from crm_sync.salesforce.client import SalesforceClient
-from crm_sync.salesforce.config import SECRET_FIELDS, SalesforceConfig
+from crm_sync.salesforce.config import ENV_VARS, SECRET_FIELDS, SalesforceConfig
 
 
 class SalesforceResource(dg.ConfigurableResource):
@@ -29,6 +33,13 @@ class SalesforceResource(dg.ConfigurableResource):
     max_attempts: int = 5
     retry_base_delay: float = 0.5
     timeout_seconds: float = 120.0
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **fields: object) -> SalesforceResource:
+        """Every field whose SALESFORCE_* variable is set (non-empty) in `environ`, as an EnvVar of it."""
+        environ = os.environ if environ is None else environ
+        env_fields = {name: dg.EnvVar(var) for name, var in ENV_VARS.items() if environ.get(var, "").strip()}
+        return cls(**{**env_fields, **fields})
 
     def __repr_args__(self):  # secrets never in repr, even when given as plain strings
         for name, value in super().__repr_args__():

@@ -4,6 +4,9 @@ One composite API call finds the sections with something new (see changes.py); e
 for every partition it owes (windows.days_to_tick: from its cursor's day through today, however long the
 sync was paused, and any earlier day a tick planned that has not been applied yet). The planned days are
 recorded as owed before the runs start, so a run that fails or never starts leaves its day owed.
+A section the call found current is a successful sync too: `log_checked_sections` writes its
+`sync_completed` row (0 records, `checked_only`), so staleness measures when a section was last known
+current, not last busy.
 """
 
 from __future__ import annotations
@@ -51,3 +54,14 @@ def plan_tick(client: SalesforceClient, store: PlatformStore, sections: Sequence
         for day in days:
             runs.setdefault(day, []).append(change.section)
     return TickPlan(runs=runs, changes=changes)
+
+
+def log_checked_sections(store: PlatformStore, plan: TickPlan, *, modstamp_field: str,
+                         trigger: str | None = None) -> list[str]:
+    """A `sync_completed` row (0 records) for each section the tick asked about and found with nothing new."""
+    checked = [c for c in plan.changes if not c.due]
+    for change in checked:
+        store.log_event("sync_completed", section=change.section, count=0, details={
+            "checked_only": True, "modstamp_field": modstamp_field, "trigger": trigger,
+            "cursor": change.cursor.isoformat() if change.cursor else None})
+    return [c.section for c in checked]

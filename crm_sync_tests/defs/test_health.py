@@ -1,5 +1,5 @@
 """The health checks run by Dagster for real against the sandbox: each fails when its cause is present, passes
-when it is not, and each failure reaches a local webhook exactly once through the `alerts` sensor.
+when it is not, and the `alerts` sensor posts each cause to a local webhook once, naming the assets (at most once an hour).
 
 The tests of this module share one org, platform database and Dagster instance, and run in file order;
 each puts back what it broke. The causes are real: the sandbox removes a mapped field, or rotates (revokes)
@@ -17,14 +17,15 @@ from pathlib import Path
 import dagster as dg
 import pytest
 import sqlalchemy as sa
+from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
 
 from crm_sync.definitions import build_definitions
 from crm_sync.defs.health import ALERTS_SENSOR, HEALTH_JOB
 from crm_sync.platform import PlatformStore
 from crm_sync.sandbox.process import SandboxInfo
 from crm_sync.settings import load_settings
-from crm_sync.sync.health.alerts import WEBHOOK_ENV
-from crm_sync.sync.health.checks import CHECK_NAMES
+from crm_sync.sync.health.alerts import WEBHOOK_ENV, AlertCursor, deliver_alerts
+from crm_sync.sync.health.checks import CHECK_NAMES, NEEDS_SALESFORCE
 from crm_sync.sync.receive_run import receive_days
 from crm_sync_tests.sync.health.helpers import (
     HealthOrg,
@@ -71,14 +72,14 @@ def failures(result: dg.ExecuteInProcessResult) -> dict[tuple[str, str], str]:
             for e in result.get_asset_check_evaluations() if not e.passed}
 
 
-def posted_checks(posts: list[dict]) -> list[tuple[str, str]]:
-    """(object, check) named by each check alert's title (`... salesforce/Account api_quota`)."""
+def posted(posts: list[dict]) -> list[tuple[str, list[str]]]:
+    """(cause, objects named) of each alert: `crm_sync failing: <cause> on ...` and its `Assets:` line."""
     found = []
     for post in posts:
-        title = post["text"].splitlines()[0]
-        if title.startswith("crm_sync check failed"):
-            asset, check = title.rsplit(" ", 2)[-2:]
-            found.append((asset.split("/")[-1], check))
+        lines = post["text"].splitlines()
+        cause = lines[0].split(": ", 1)[1].rsplit(" on ", 1)[0]
+        assets = next((line.removeprefix("Assets: ").split(", ") for line in lines if line.startswith("Assets: ")), [])
+        found.append((cause, [a.split("/")[-1] for a in assets]))
     return found
 
 
@@ -115,14 +116,14 @@ def test_api_quota_fails_under_ten_percent_and_warns_under_twenty_five(harness: 
         admin.set_limits(daily_api_requests=1000, used=950)
         result = harness.run_checks()
         assert failures(result) == {(obj, "api_quota"): "ERROR" for obj in receiving}
-        posts = harness.tick_alerts()
-        assert sorted(posted_checks(posts)) == sorted((obj, "api_quota") for obj in receiving)
-        assert all("(ERROR)" in p["text"] and "/runs/" + result.run_id in p["text"] for p in posts)
+        posts = harness.tick_alerts()  # one alert for the one cause, naming every asset
+        assert posted(posts) == [("api_quota", sorted(receiving))]
+        assert "/runs/" + result.run_id in posts[0]["text"]
 
         admin.set_limits(used=800)
         result = harness.run_checks()
         assert failures(result) == {(obj, "api_quota"): "WARN" for obj in receiving}
-        assert sorted(posted_checks(harness.tick_alerts())) == sorted((obj, "api_quota") for obj in receiving)
+        assert posted(harness.tick_alerts()) == [("api_quota (WARN)", sorted(receiving))]
     finally:
         admin.set_limits(daily_api_requests=5_000_000, used=0)
     assert failures(harness.run_checks()) == {}
@@ -140,11 +141,32 @@ def test_staleness_fails_when_the_last_receive_is_older_than_twice_the_interval(
     evaluation = next(e for e in result.get_asset_check_evaluations() if e.check_name == "staleness"
                       and e.asset_key.path[-1] == "Asset")
     assert evaluation.metadata["allowed_minutes"].value == 20
-    assert posted_checks(harness.tick_alerts()) == [("Asset", "staleness")]
+    assert posted(harness.tick_alerts()) == [("staleness", ["Asset"])]
     assert harness.tick_alerts() == []
 
     today = datetime.now(UTC).date()
     receive_days(harness.org.client(), store, "Asset", today, today, incremental=True)
+    assert failures(harness.run_checks()) == {}
+    assert harness.tick_alerts() == []
+
+
+def test_a_tick_that_found_nothing_new_counts_as_a_sync_for_staleness(harness: Harness) -> None:
+    store = harness.store
+    log = store.schema.sync_log
+    with store.engine.begin() as conn:  # Note's last receive was 25 minutes ago; nothing changed in Salesforce since
+        for row in conn.execute(sa.select(log.c.id, log.c.at).where(log.c.section == "Note")).all():
+            conn.execute(log.update().where(log.c.id == row.id).values(at=row.at - timedelta(minutes=25)))
+    assert failures(harness.run_checks()) == {("Note", "staleness"): "ERROR"}
+    assert harness.tick_alerts() == []  # staleness was alerted (for Asset) within the hour: held, not posted
+
+    schedule = harness.defs.get_schedule_def("receive_every_10_minutes_schedule")
+    with dg.build_schedule_context(instance=harness.instance, resources=harness.defs.resources,
+                                   repository_def=harness.defs.get_repository_def(),
+                                   scheduled_execution_time=datetime.now(UTC)) as context:
+        tick = schedule.evaluate_tick(context)
+    assert dg.AssetKey(["salesforce", "Note"]) not in {k for r in tick.run_requests for k in r.asset_selection}
+    [checked] = [e for e in store.read_log("Note", event="sync_completed", limit=1, newest=True)]
+    assert (checked.count, checked.details["checked_only"]) == (0, True)
     assert failures(harness.run_checks()) == {}
     assert harness.tick_alerts() == []
 
@@ -164,7 +186,7 @@ def test_reconciliation_names_the_partition_of_a_row_removed_behind_the_syncs_ba
                       if e.check_name == "reconciliation" and e.asset_key.path[-1] == "Contact")
     assert evaluation.metadata["differing_partitions"].value == day
     assert evaluation.metadata["salesforce_count"].value == evaluation.metadata["platform_count"].value + 1
-    assert posted_checks(harness.tick_alerts()) == [("Contact", "reconciliation")]
+    assert posted(harness.tick_alerts()) == [("reconciliation", ["Contact"])]
 
     # backfilling just that partition repairs it; the checks of the materialized asset run in the same run
     repair = harness.defs.get_job_def("full_fetch").execute_in_process(
@@ -188,13 +210,14 @@ def test_field_mappings_fails_for_a_mapped_field_removed_from_the_org(harness: H
     evaluation = next(e for e in result.get_asset_check_evaluations()
                       if e.check_name == "field_mappings" and e.asset_key.path[-1] == "Account")
     assert "Health_Score__c" in evaluation.metadata["problem_list"].value
-    assert posted_checks(harness.tick_alerts()) == [("Account", "field_mappings")]
+    assert posted(harness.tick_alerts()) == [("field_mappings", ["Account"])]
     assert failures(harness.run_checks()) == {}
     assert harness.tick_alerts() == []
 
 
-def test_revoked_credentials_fail_the_checks_and_the_failed_run_is_posted_once(harness: Harness) -> None:
-    receiving = {s.object for s in harness.store.settings.enabled_sections() if s.receives}
+def test_revoked_credentials_make_one_alert_an_hour_and_skip_the_checks_that_need_salesforce(
+        harness: Harness) -> None:
+    receiving = sorted(s.object for s in harness.store.settings.enabled_sections() if s.receives)
     rotated = harness.org.info.admin.rotate_credentials()  # the environment keeps the old secrets
     try:
         result = harness.run_checks()
@@ -202,19 +225,41 @@ def test_revoked_credentials_fail_the_checks_and_the_failed_run_is_posted_once(h
         failed_run = harness.defs.get_job_def("full_fetch").execute_in_process(
             instance=harness.instance, partition_key=today, asset_selection=[dg.AssetKey(["salesforce", "User"])],
             raise_on_error=False)
+        assert not failed_run.success
+        posts = harness.tick_alerts()
+        again = harness.run_checks()
+        assert harness.tick_alerts() == []  # the same cause within the hour: held
     finally:
         harness.use_credentials(rotated)
-    found = failures(result)
-    assert {obj for obj, check in found if check == "credentials"} == receiving
-    assert all(found[(obj, "credentials")] == "ERROR" for obj in receiving)
-    assert ("Account", "staleness") not in found  # what does not need Salesforce still passes
-    assert not failed_run.success
 
-    posts = harness.tick_alerts()
-    assert sorted(posted_checks(posts)) == sorted(found)
-    run_posts = [p for p in posts if p["text"].startswith("crm_sync run failed")]
-    assert len(run_posts) == 1 and failed_run.run_id in run_posts[0]["text"]
-    assert harness.tick_alerts() == []
+    # credentials fails everywhere; what needs Salesforce is Skipped (planned, never evaluated); staleness runs
+    assert failures(result) == {(obj, "credentials"): "ERROR" for obj in receiving}
+    latest = harness.instance.event_log_storage.get_latest_asset_check_execution_by_key(
+        [dg.AssetCheckKey(dg.AssetKey(["salesforce", obj]), name) for obj in receiving for name in CHECK_NAMES])
+    for key, record in latest.items():
+        if key.name in NEEDS_SALESFORCE:
+            assert (record.run_id, record.status) == (again.run_id, AssetCheckExecutionRecordStatus.PLANNED), key
+    assert all(e.passed for e in result.get_asset_check_evaluations() if e.check_name == "staleness")
+    skipped = [r for r in harness.store.read_log(event="health_check", run_id=result.run_id) if r.details["skipped"]]
+    assert {(r.section, r.details["check"]) for r in skipped} == {
+        (obj, name) for obj in receiving for name in NEEDS_SALESFORCE}
+    assert all(r.details["cause"] == "credentials" for r in skipped)
+
+    # one alert for the one cause: every asset, and the run that failed on the login
+    assert posted(posts) == [("credentials", receiving)], [p["text"] for p in posts]
+    [alert] = posts
+    assert "1 failed run(s)" in alert["text"].splitlines()[0] and failed_run.run_id[:8] in alert["text"]
+
+    # an hour later the held evaluation is posted once, as still failing
+    cursor = AlertCursor.decode(harness.cursor)
+    delivered, cursor = deliver_alerts(harness.instance, list(harness.defs.get_repository_def().asset_checks_defs_by_key),
+                                       cursor, webhook_url=harness.hook.url,
+                                       now=datetime.now(UTC) + timedelta(minutes=61))
+    harness.cursor = cursor.encode()
+    [later] = [a for a in delivered if a.cause == "credentials"]  # (other held causes go out with it)
+    assert later.title.startswith("crm_sync still failing: credentials on")
+    assert sorted(a.split("/")[-1] for a in later.assets) == receiving and again.run_id == later.run_id
+    harness.hook.take()
 
     assert failures(harness.run_checks()) == {}
     assert harness.tick_alerts() == []

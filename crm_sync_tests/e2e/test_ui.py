@@ -1,5 +1,5 @@
 """End to end in a real browser: the Dagster UI and daemon (`dagster dev`) on the embedded default instance
-(SQLite in a temporary DAGSTER_HOME, the repo's dagster.yaml), the crm_sync code location against a sandbox
+(SQLite in a temporary DAGSTER_HOME, the repo's dagster.embedded.yaml), the crm_sync code location against a sandbox
 org, and headless Debian Chromium driven by playwright.
 
 It opens the asset graph, finds every receive section's asset and its five checks, launches one
@@ -76,7 +76,7 @@ def ui_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     base = tmp_path_factory.mktemp("ui")
     home = base / "dagster_home"
     home.mkdir()
-    (home / "dagster.yaml").write_text((REPO / "dagster.yaml").read_text())
+    (home / "dagster.yaml").write_text((REPO / "dagster.embedded.yaml").read_text())
     workspace = base / "workspace.yaml"
     workspace.write_text(f"load_from:\n  - python_module:\n      module_name: {DEFINITIONS_MODULE}\n"
                          f"      location_name: {LOCATION_NAME}\n      working_directory: {REPO}\n")

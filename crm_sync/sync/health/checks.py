@@ -9,7 +9,10 @@
 - reconciliation: Salesforce's count equals the platform's per partition day (see reconcile.py).
 
 `run_checks()` evaluates any subset for several sections with one login, one `limits` call, one
-describe per object and as few composite calls as the counts need.
+describe per object and as few composite calls as the counts need. When `credentials` is evaluated and
+fails, the checks that need Salesforce (field_mappings, api_quota, reconciliation) are not run: their
+results are `skipped` with `cause` credentials, so one cause is reported once, by the check that found it.
+A staleness failure at the same time names credentials as its likely cause.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ API_QUOTA = "api_quota"
 STALENESS = "staleness"
 RECONCILIATION = "reconciliation"
 CHECK_NAMES = (CREDENTIALS, FIELD_MAPPINGS, API_QUOTA, STALENESS, RECONCILIATION)
+NEEDS_SALESFORCE = (FIELD_MAPPINGS, API_QUOTA, RECONCILIATION)
 API_QUOTA_WARN_PERCENT = 25.0
 MAX_LISTED_PARTITIONS = 100
 
@@ -46,7 +50,11 @@ class Severity(StrEnum):
 
 @dataclass(frozen=True)
 class CheckResult:
-    """One check's outcome for one section (`section` is the Salesforce object; None before it is assigned)."""
+    """One check's outcome for one section (`section` is the Salesforce object; None before it is assigned).
+
+    `skipped`: the check could not run because of `cause` (another check's failure); it neither passed nor
+    failed. `cause` on a failure names the check whose failure explains it (default: the check itself).
+    """
 
     check: str
     passed: bool
@@ -54,6 +62,12 @@ class CheckResult:
     severity: Severity = Severity.ERROR
     section: str | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
+    skipped: bool = False
+    cause: str | None = None
+
+    @property
+    def root_cause(self) -> str:
+        return self.cause or self.check
 
     def for_section(self, section: str) -> CheckResult:
         return replace(self, section=section)
@@ -181,6 +195,14 @@ def check_reconciliation(result: Reconciliation) -> CheckResult:
                                              f"{metadata['reconciled_until']}{explained}.", metadata=metadata)
 
 
+def skipped_for(check: str, probe: OrgProbe) -> CheckResult:
+    """`check` not run because the credentials check failed."""
+    return CheckResult(check, False, f"Not run: it needs Salesforce, and the credentials check failed "
+                                     f"({probe.error}). Fix the credentials; this check runs again with the next "
+                                     "evaluation.", metadata={"skipped_because": CREDENTIALS, "error": probe.error},
+                       skipped=True, cause=CREDENTIALS)
+
+
 def run_checks(client: SalesforceClient, store: PlatformStore, wanted: Mapping[str, set[str]], *,
                modstamp_field: str, interval_minutes: int, now: datetime | None = None,
                reconcile_budget: int = DEFAULT_CALL_BUDGET) -> list[CheckResult]:
@@ -199,12 +221,15 @@ def run_checks(client: SalesforceClient, store: PlatformStore, wanted: Mapping[s
     if to_reconcile and probe.error is None:
         reconciled = {r.section: r for r in reconcile(client, store, to_reconcile, modstamp_field=modstamp_field,
                                                       call_budget=reconcile_budget)}
+    credentials_failed = CREDENTIALS in needs and probe.error is not None
     results: list[CheckResult] = []
     for section in sections:
         for name in CHECK_NAMES:
             if name not in wanted[section.object]:
                 continue
-            if name in shared:
+            if credentials_failed and name in NEEDS_SALESFORCE:
+                result = skipped_for(name, probe)
+            elif name in shared:
                 result = shared[name]
             elif name == FIELD_MAPPINGS:
                 result = (check_field_mappings(section, settings, client.describe) if probe.error is None else
@@ -213,6 +238,10 @@ def run_checks(client: SalesforceClient, store: PlatformStore, wanted: Mapping[s
             elif name == STALENESS:
                 result = check_staleness(section.object, last_completed_receive(store, section), interval_minutes,
                                          now)
+                if credentials_failed and not result.passed:
+                    result = replace(result, cause=CREDENTIALS, metadata={**result.metadata, "cause": CREDENTIALS},
+                                     description=f"{result.description} The credentials check fails too: no "
+                                                 "receive can succeed until it passes.")
             else:
                 result = check_reconciliation(reconciled.get(section.object) or Reconciliation(
                     section.object, None, error=probe.error))

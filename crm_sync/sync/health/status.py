@@ -95,14 +95,23 @@ class StatusReport:
         api = f"{self.api_used}/{self.api_max} daily API requests used" if self.api_max else "API use unknown"
         lines.append(f"Credentials: {self.credentials}; {api}; outbox {self.outbox_depth}, "
                      f"dead letters {self.dead_letters}")
-        lines.append(f"{'section':<14}{'model':<14}{'direction':<10}{'records':>8}  {'last sync':<26}"
-                     f"{'result':<10}{'+new':>6}{'~upd':>6}{'-del':>6}{'outbox':>7}{'dead':>5}  failed checks")
+        lines.append(f"{'section':<14}{'model':<14}{'direction':<10}{'records':>8}  {'last sync (UTC)':<19}  "
+                     f"{'result':<8}{'+new':>6}{'~upd':>6}{'-del':>6}{'outbox':>7}{'dead':>5}  failed checks")
         for s in self.sections:
             result = {"sync_completed": "ok", "sync_failed": "FAILED"}.get(s.last_sync_event, "-")
-            lines.append(f"{s.section:<14}{s.model:<14}{s.direction:<10}{s.records:>8}  {s.last_sync_at or '-':<26}"
-                         f"{result:<10}{s.imported:>6}{s.updated:>6}{s.deleted:>6}{s.outbox_depth:>7}"
-                         f"{s.dead_letters:>5}  {', '.join(s.failed_checks) or '-'}")
+            lines.append(f"{s.section:<14}{s.model:<14}{s.direction:<10}{s.records:>8}  "
+                         f"{_utc_seconds(s.last_sync_at):<19}  {result:<8}{s.imported:>6}{s.updated:>6}"
+                         f"{s.deleted:>6}{s.outbox_depth:>7}{s.dead_letters:>5}  {', '.join(s.failed_checks) or '-'}")
         return "\n".join(lines)
+
+
+def _utc_seconds(iso: str) -> str:
+    """`2024-05-02 12:00:07` (UTC, whole seconds, 19 characters) from an ISO timestamp; `-` when empty."""
+    if not iso:
+        return "-"
+    value = datetime.fromisoformat(iso)
+    value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    return value.strftime("%Y-%m-%d %H:%M:%S")
 
 
 def decide_status(*, has_credentials: bool, section_count: int, paused: bool, failed_checks: list[str],
@@ -194,7 +203,8 @@ def gather_status(store: PlatformStore, *, paused: bool, client: SalesforceClien
             entry.updated = int(details.get("records_updated", 0) or 0)
             entry.deleted = int(details.get("records_deleted", 0) or 0)
         entry.failed_checks = sorted(check for (name, check), details in checks.items()
-                                     if name == section.object and not details.get("passed", True))
+                                     if name == section.object and not details.get("passed", True)
+                                     and not details.get("skipped"))
         sections.append(entry)
 
     api_used = api_max = None

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import json
+import tomllib
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import dagster as dg
 import pytest
+import yaml
 from click.testing import CliRunner
 
+from crm_sync.demo import ui_dagster_command
 from crm_sync.health_cli import log_command, parse_since, pause_command, resume_command, status_command
 from crm_sync.platform import PlatformStore
 from crm_sync.settings import Settings
@@ -82,25 +86,44 @@ def instance(tmp_path: Path) -> Iterator[dg.DagsterInstance]:
 
 def test_pause_stops_every_schedule_and_sensor_and_resume_restores_exactly_them(
         instance: dg.DagsterInstance, store: PlatformStore) -> None:
-    with pausing.crm_sync_location(instance) as location:
-        changes_sensor = next(i for i in pausing.instigators(location) if i.name == "salesforce_changes")
-        instance.start_sensor(changes_sensor)  # a setting the user changed: the sensor is on
-        before = set(pausing.running_names(instance, location))
-        assert "salesforce_changes" in before and "receive_every_10_minutes_schedule" in before
-        assert "receive_every_30_minutes_schedule" not in before
+    # The UI of `make ui` (location crm_sync.definitions) turned a sensor on; a second deployment of the same
+    # code under another location name turned the 30-minute schedule on. Pause finds both from the instance.
+    with pausing.crm_sync_location(instance, location_name="crm_sync.definitions") as ui, \
+            pausing.crm_sync_location(instance, location_name="crm-sync-k8s") as other:
+        instance.start_sensor(next(i for i in pausing.instigators(ui) if i.name == "salesforce_changes"))
+        instance.start_schedule(next(i for i in pausing.instigators(other)
+                                     if i.name == "receive_every_30_minutes_schedule"))
+        before = {loc.name: set(pausing.running_names(instance, loc)) for loc in (ui, other)}
+        assert {"salesforce_changes", "receive_every_10_minutes_schedule"} <= before["crm_sync.definitions"]
+        assert "receive_every_30_minutes_schedule" not in before["crm_sync.definitions"]
+        assert "receive_every_30_minutes_schedule" in before["crm-sync-k8s"]
 
-        stopped = pausing.pause(instance, location)
-        assert set(stopped) == before
-        assert pausing.running_names(instance, location) == []
+        with pausing.crm_sync_locations(instance) as found:
+            assert sorted(loc.name for loc in found) == ["crm-sync-k8s", "crm_sync.definitions"]
+            stopped = pausing.pause(instance, found)
+        assert {name: set(names) for name, names in stopped.items()} == before
+        assert pausing.running_names(instance, ui) == [] and pausing.running_names(instance, other) == []
         assert pausing.is_paused(instance)
         assert gather_status(store, paused=pausing.is_paused(instance), environ=CREDENTIALS).status is Status.INACTIVE
-        assert pausing.pause(instance, location) == []  # pausing twice keeps the first record
+        assert pausing.pause(instance, [ui]) == {}  # pausing twice keeps the first record
 
-        started = pausing.resume(instance, location)
-        assert set(started) == before
-        assert set(pausing.running_names(instance, location)) == before
+        assert sorted(pausing.recorded_location_names(instance)) == ["crm-sync-k8s", "crm_sync.definitions"]
+        with pausing.crm_sync_locations(instance, pausing.recorded_location_names(instance)) as found:
+            started = pausing.resume(instance, found)
+        assert {name: set(names) for name, names in started.items()} == before
+        assert {loc.name: set(pausing.running_names(instance, loc)) for loc in (ui, other)} == before
         assert not pausing.is_paused(instance)
         assert gather_status(store, paused=pausing.is_paused(instance), environ=CREDENTIALS).status is Status.ACTIVE
+
+
+def test_the_default_location_name_is_the_one_of_make_ui_workspace_yaml_and_dg() -> None:
+    root = Path(__file__).resolve().parents[3]
+    workspace = yaml.safe_load((root / "workspace.yaml").read_text())["load_from"][0]["python_module"]
+    project = tomllib.loads((root / "pyproject.toml").read_text())["tool"]
+    assert pausing.DEFAULT_LOCATION_NAME == workspace["location_name"] == project["dagster"]["code_location_name"]
+    assert project["dg"]["project"]["code_location_name"] == pausing.DEFAULT_LOCATION_NAME
+    assert ui_dagster_command(3000)[-6:] == ["-m", pausing.DEFINITIONS_MODULE, "-h", "127.0.0.1", "-p", "3000"]
+    assert pausing.DEFAULT_LOCATION_NAME == pausing.DEFINITIONS_MODULE  # the name `dagster dev -m` gives
 
 
 def test_cli_pause_status_resume_and_log(tmp_path: Path, sqlite_url: str, default_settings: Settings) -> None:
@@ -137,3 +160,26 @@ def test_parse_since_reads_spans_and_dates() -> None:
     assert parse_since("2h", now) == now - timedelta(hours=2)
     assert parse_since("7d", now) == now - timedelta(days=7)
     assert parse_since("2024-05-01", now) == datetime(2024, 5, 1, tzinfo=UTC)
+
+
+def test_status_table_keeps_the_last_sync_time_apart_from_the_result(store: PlatformStore) -> None:
+    at = datetime(2024, 5, 2, 12, 0, 7, 123456, tzinfo=UTC)
+    store.log_event("sync_completed", section="Account", run_id="r1", count=3, at=at,
+                    details={"records_imported": 3})
+    rendered = gather_status(store, paused=False, environ=CREDENTIALS).render()
+    header, account = (next(line for line in rendered.splitlines() if line.startswith(word))
+                       for word in ("section", "Account"))
+    assert "2024-05-02 12:00:07  ok" in account
+    assert header.index("result") == account.index("ok")  # the column starts where its header does
+
+
+def test_cli_log_limit_shows_the_newest_rows_oldest_first(tmp_path: Path, sqlite_url: str,
+                                                          default_settings: Settings) -> None:
+    start = datetime.now(UTC) - timedelta(hours=1)
+    with PlatformStore(sqlite_url, default_settings) as store:
+        for minute in range(5):
+            store.log_event("records_imported", section="Account", run_id=f"run-{minute}", count=minute,
+                            at=start + timedelta(minutes=minute))
+    shown = CliRunner().invoke(log_command, ["--limit", "2", "--json"], env={"CRM_SYNC_PLATFORM_URL": sqlite_url})
+    assert shown.exit_code == 0, shown.output
+    assert [json.loads(line)["run_id"] for line in shown.output.splitlines()] == ["run-3", "run-4"]
