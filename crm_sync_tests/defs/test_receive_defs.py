@@ -43,14 +43,30 @@ def test_definitions_validate_from_the_command_line(tmp_path) -> None:
     assert "Validation successful" in answer.stderr + answer.stdout
 
 
-def test_assets_follow_the_sync_order(crm_env: Settings) -> None:
+def test_asset_graph_is_the_references_and_the_sync_order_one_order_of_it(crm_env: Settings) -> None:
+    graph = build_definitions(crm_env).resolve_asset_graph()
+
+    def parents(obj: str) -> set[str]:
+        return {key.path[-1] for key in graph.get(dg.AssetKey(["salesforce", obj])).parent_keys}
+
+    assert parents("User") == set()
+    assert parents("Contact") == {"Account", "User"}  # AccountId, OwnerId
+    assert parents("Case") == {"Account", "Contact"}
+    assert parents("Project__c") == {"Account"}  # not the section before it in the file (Asset)
+    ordered = [s.object for s in crm_env.receiving_sections()]
+    for position, obj in enumerate(ordered):
+        assert parents(obj) <= set(ordered[:position]), obj
+
+
+def test_each_asset_shows_its_mapping_as_a_column_schema(crm_env: Settings) -> None:
     defs = build_definitions(crm_env)
-    graph = defs.resolve_asset_graph()
-    ordered = [s.object for s in crm_env.enabled_sections() if s.receives]
-    for before, after in zip(ordered, ordered[1:], strict=False):
-        parents = graph.get(dg.AssetKey(["salesforce", after])).parent_keys
-        assert parents == {dg.AssetKey(["salesforce", before])}
-    assert ordered[0] == "User" and ordered[-1] == "Case"
+    key = dg.AssetKey(["salesforce", "Contact"])
+    schema = defs.resolve_assets_def(key).specs_by_key[key].metadata["dagster/column_schema"]
+    columns = {c.name: c for c in schema.columns}
+    assert set(crm_env.section("Contact").columns) <= set(columns)
+    assert {"salesforce_id", "sf_last_modified", "deleted"} <= set(columns)
+    assert columns["company_sf_id"].type == "reference"
+    assert columns["company_sf_id"].description == "Contact.AccountId (both); references Account"
 
 
 def test_materialize_one_partition_reports_numeric_metadata(crm_env: Settings, sandbox) -> None:
