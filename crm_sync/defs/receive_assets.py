@@ -5,8 +5,8 @@ every object -> User through OwnerId) and on its section's `after:`, so the grap
 dependencies; the sync order is validated at load to be one order of it, and independent objects may run in
 parallel within the `salesforce_api` pool. The mapping is shown as the asset's `dagster/column_schema`.
 
-The asset function is thin: it plans the window from the partition (or partition range of a batched
-backfill) and calls `sync.receive`. Metadata is numeric so the UI plots it per partition.
+The asset function is thin: it calls `sync.receive_run` for the partition (or partition range of a batched
+backfill) and hands each partition its own metadata (see PARTITION_METADATA), so the UI's plots follow days.
 """
 
 from typing import Literal
@@ -40,11 +40,19 @@ def op_name(section: Section) -> str:
     return asset_key(section).to_python_identifier()
 
 
+PARTITION_METADATA = (
+    "Each partition's metadata is its own: `records_imported`, `records_updated`, `records_deleted`, "
+    "`records_skipped` and `records_fetched` count the records of that UTC modstamp day (the first partition "
+    "holds every older record), `dagster/row_count` the platform rows in it. `api_calls`, `pages` and "
+    "`seconds` belong to the whole run and are reported once, on the first partition of the run's range.")
+
+
 def _describe(section: Section) -> str:
     fields = ", ".join(f"{f.salesforce} -> {f.column}" for f in section.receive_fields())
     where = f" Filter: `{section.filter}`." if section.filter else ""
     return (f"Salesforce {section.object} received into the platform model `{section.model}` "
-            f"(direction {section.direction.value}). Partition = UTC day of the modstamp.{where}\n\nFields: {fields}")
+            f"(direction {section.direction.value}). Partition = UTC day of the modstamp.{where}\n\n"
+            f"{PARTITION_METADATA}\n\nFields: {fields}")
 
 
 PLATFORM_COLUMNS = (
@@ -94,10 +102,12 @@ def build_receive_asset(section: Section, upstream: list[Section], partitions: d
                 platform: PlatformResource) -> dg.MaterializeResult:
         keys = context.partition_key_range
         with platform.open_store() as store:
-            result = receive_days(salesforce.get_client(), store, section.object, partition_day(keys.start),
-                                  partition_day(keys.end), incremental=config.incremental,
-                                  modstamp_field=config.modstamp_field or None, run_id=context.run_id)
-        return dg.MaterializeResult(metadata=result.metadata())
+            receipt = receive_days(salesforce.get_client(), store, section.object, partition_day(keys.start),
+                                   partition_day(keys.end), incremental=config.incremental,
+                                   modstamp_field=config.modstamp_field or None, run_id=context.run_id)
+        for day, metadata in receipt.partition_metadata().items():
+            context.add_asset_metadata(metadata, partition_key=day.isoformat())
+        return dg.MaterializeResult()
 
     return receive
 

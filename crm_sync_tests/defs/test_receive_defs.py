@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 
 import dagster as dg
 import pytest
@@ -83,6 +83,27 @@ def test_materialize_one_partition_reports_numeric_metadata(crm_env: Settings, s
     assert metadata["window_start"].startswith(today)
     count = make_client(sandbox).count("Account", f"LastModifiedDate >= {today}T00:00:00Z", include_deleted=True)
     assert metadata["records_imported"] + metadata["records_skipped"] == count
+
+
+def test_a_range_run_gives_each_partition_its_own_metadata(crm_env: Settings, sandbox) -> None:
+    today = datetime.now(UTC).date()
+    days = [(today - timedelta(days=i)).isoformat() for i in (2, 1, 0)]
+    job = build_definitions(crm_env).resolve_job_def("full_fetch")
+    result = job.execute_in_process(instance=dg.DagsterInstance.ephemeral(), asset_selection=[
+        dg.AssetKey(["salesforce", "Contact"])], tags=dict(zip(RANGE_TAGS, (days[0], days[-1]), strict=True)))
+    assert result.success
+    by_day = {m.partition: {k: v.value for k, v in m.metadata.items()}
+              for m in result.asset_materializations_for_node("salesforce__Contact")}
+    assert sorted(by_day) == days
+    client = make_client(sandbox)
+    for day in days:
+        end = (date.fromisoformat(day) + timedelta(days=1)).isoformat()
+        expected = client.count("Contact", f"LastModifiedDate >= {day}T00:00:00Z AND LastModifiedDate < {end}T00:00:00Z",
+                                include_deleted=True)
+        assert by_day[day]["records_fetched"] == expected, day
+        assert by_day[day]["window_start"].startswith(day)
+        assert isinstance(by_day[day]["dagster/row_count"], int)
+    assert "api_calls" in by_day[days[0]] and "api_calls" not in by_day[days[1]]
 
 
 def test_full_fetch_then_ticks_fetch_only_what_changed(crm_env: Settings, sandbox) -> None:
