@@ -56,7 +56,7 @@ def run_full_fetch(instance: dg.DagsterInstance) -> dg.ExecuteInProcessResult:
     from crm_sync.defs.partitions import receive_partitions
 
     settings = load_settings()
-    job = build_definitions(settings).resolve_job_def("full_fetch")
+    job = build_definitions(settings).resolve_job_def("receive_range")
     keys = receive_partitions(settings).get_partition_keys()
     return job.execute_in_process(instance=instance, raise_on_error=False,
                                   tags={RANGE_START_TAG: keys[0], RANGE_END_TAG: keys[-1]})

@@ -27,7 +27,7 @@ RANGE_TAGS = ("dagster/asset_partition_range_start", "dagster/asset_partition_ra
 
 def _full_fetch(settings: Settings, instance: dg.DagsterInstance) -> dg.ExecuteInProcessResult:
     keys = receive_partitions(settings).get_partition_keys()
-    job = build_definitions(settings).resolve_job_def("full_fetch")
+    job = build_definitions(settings).resolve_job_def("receive_range")
     return job.execute_in_process(instance=instance, tags=dict(zip(RANGE_TAGS, (keys[0], keys[-1]), strict=True)))
 
 
@@ -88,7 +88,7 @@ def test_materialize_one_partition_reports_numeric_metadata(crm_env: Settings, s
 def test_a_range_run_gives_each_partition_its_own_metadata(crm_env: Settings, sandbox) -> None:
     today = datetime.now(UTC).date()
     days = [(today - timedelta(days=i)).isoformat() for i in (2, 1, 0)]
-    job = build_definitions(crm_env).resolve_job_def("full_fetch")
+    job = build_definitions(crm_env).resolve_job_def("receive_range")
     result = job.execute_in_process(instance=dg.DagsterInstance.ephemeral(), asset_selection=[
         dg.AssetKey(["salesforce", "Contact"])], tags=dict(zip(RANGE_TAGS, (days[0], days[-1]), strict=True)))
     assert result.success
@@ -104,6 +104,21 @@ def test_a_range_run_gives_each_partition_its_own_metadata(crm_env: Settings, sa
         assert by_day[day]["window_start"].startswith(day)
         assert isinstance(by_day[day]["dagster/row_count"], int)
     assert "api_calls" in by_day[days[0]] and "api_calls" not in by_day[days[1]]
+
+
+def test_full_fetch_is_one_action_that_backfills_every_partition_of_every_receive_asset(crm_env: Settings) -> None:
+    defs = build_definitions(crm_env)
+    job = defs.resolve_job_def("full_fetch")
+    assert job.partitions_def is None  # nothing to pick in the launcher, so nothing to pick wrong
+    with dg.instance_for_test() as instance:
+        assert job.execute_in_process(instance=instance).success
+        [backfill] = instance.get_backfills()
+    every = set(receive_partitions(crm_env).get_partition_keys())
+    target = backfill.asset_backfill_data.target_subset
+    assert target.asset_keys == {dg.AssetKey(["salesforce", s.object]) for s in crm_env.receiving_sections()}
+    for key in target.asset_keys:
+        assert set(target.get_partitions_subset(key).get_partition_keys()) == every, key
+    assert backfill.tags["crm_sync/trigger"] == "full_fetch"
 
 
 def test_full_fetch_then_ticks_fetch_only_what_changed(crm_env: Settings, sandbox) -> None:
