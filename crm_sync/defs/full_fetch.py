@@ -33,8 +33,9 @@ def build_full_fetch_job(receive_assets: Sequence[dg.AssetsDefinition]) -> dg.Jo
         from dagster._core.execution.backfill import PartitionBackfill
         from dagster._core.utils import make_new_backfill_id
 
+        graph = dg.Definitions(assets=receive_assets, resources=default_resources()).resolve_asset_graph()
         backfill = PartitionBackfill.from_asset_partitions(
-            backfill_id=make_new_backfill_id(), asset_graph=dg.Definitions(assets=receive_assets, resources=default_resources()).resolve_asset_graph(),
+            backfill_id=make_new_backfill_id(), asset_graph=graph,
             partition_names=None, asset_selection=keys, backfill_timestamp=time.time(),
             tags={TRIGGER_TAG: FULL_FETCH_JOB, "crm_sync/submitted_by_run": context.run_id},
             dynamic_partitions_store=context.instance, all_partitions=True,
