@@ -24,6 +24,7 @@ import pyarrow.compute as pc
 from crm_sync.platform import ApplyCounts, PlatformStore
 from crm_sync.platform.pages import MODSTAMP_COLUMNS, Rows, normalize_page
 from crm_sync.settings import Section
+from crm_sync.sync.progress import page_applied
 
 
 def day_of_each_row(page: pa.Table, modstamp_field: str) -> pa.Array:
@@ -65,6 +66,7 @@ class PartitionCountingStore:
                            cursor=cursor if last else None, landed_path=landed_path if last else None)
             self.counts[day] += counts
             total += counts
+        page_applied(resolved.object, page.num_rows)
         return total
 
     def _slices(self, page: pa.Table, modstamp_field: str) -> list[tuple[date, pa.Table]]:
