@@ -21,6 +21,7 @@ import json
 import os
 import tempfile
 import time
+import warnings
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -111,6 +112,7 @@ def measure(info_env: dict[str, str], start_days_ago: int) -> dict:
 
 
 def main() -> None:
+    warnings.filterwarnings("ignore", category=Warning, module="dagster")  # Beta/Preview notices, not figures
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--records", type=int, default=50_000)
     parser.add_argument("--start-days-ago", default="2", help="comma-separated: one measurement each")
