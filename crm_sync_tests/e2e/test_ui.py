@@ -208,10 +208,11 @@ def test_a_full_fetch_and_a_3_day_backfill_from_the_ui_give_each_partition_its_o
     [three_days] = _wait_for_backfills(ui_url, before + 2)[:1]
     assert three_days["status"] == "COMPLETED_SUCCESS" and three_days["numPartitions"] == DAILY_PARTITIONS
 
-    page.goto("/assets/salesforce/Contact?view=plots")
+    page.goto("/assets/salesforce/Contact")
+    page.get_by_text("Plots", exact=True).first.click()  # the Metadata section: Table | Plots
     expect(page.get_by_text("records_fetched").first).to_be_visible()
     expect(page.get_by_text("dagster/row_count").first).to_be_visible()
-    page.screenshot(path=str(ARTIFACTS / "ui_asset_plots.png"))
+    page.screenshot(path=str(ARTIFACTS / "ui_asset_plots.png"), full_page=True)
 
     # what the plots draw: each partition's latest materialization (from the same GraphQL API the page reads)
     events = _graphql(ui_url, MATERIALIZATIONS, key={"path": ["salesforce", "Contact"]})["assetOrError"]
