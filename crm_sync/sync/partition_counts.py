@@ -16,12 +16,14 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from crm_sync.platform import ApplyCounts, PlatformStore
+from crm_sync.platform.cursors import CursorUpdate
 from crm_sync.platform.pages import MODSTAMP_COLUMNS, Rows, normalize_page
 from crm_sync.settings import Section
 from crm_sync.sync.progress import page_applied
@@ -51,8 +53,8 @@ class PartitionCountingStore:
     def partition_of(self, day: date) -> date:
         return min(max(day, self.first_day), self.last_day)
 
-    def apply_page(self, section: Section | str, rows: Rows, *, modstamp_field: str, cursor=None,
-                   landed_path=None) -> ApplyCounts:
+    def apply_page(self, section: Section | str, rows: Rows, *, modstamp_field: str,
+                   cursor: CursorUpdate | None = None, landed_path: str | Path | None = None) -> ApplyCounts:
         resolved = self._store.section(section)
         apply: Callable[..., ApplyCounts] = self._store.apply_page
         page = normalize_page(resolved, rows, modstamp_field)
