@@ -10,7 +10,7 @@ from pathlib import Path
 
 import yaml
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[1]
 CRM_SYNC = Path(sys.executable).parent / "crm-sync"
 MAX_LINES = 60
 
