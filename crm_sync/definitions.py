@@ -5,6 +5,7 @@ from __future__ import annotations
 import dagster as dg
 
 from crm_sync.defs.account_job import sync_account_job
+from crm_sync.defs.full_fetch import build_full_fetch_job
 from crm_sync.defs.health import build_health_definitions
 from crm_sync.defs.partitions import receive_partitions
 from crm_sync.defs.receive_assets import build_receive_assets
@@ -20,9 +21,10 @@ def build_definitions(settings: Settings | None = None) -> dg.Definitions:
     partitions = receive_partitions(settings)
     receiving = settings.receiving_sections()
     jobs = build_receive_jobs(settings, partitions, receiving)
+    receive_assets = build_receive_assets(settings, partitions)
     receive = dg.Definitions(
-        assets=build_receive_assets(settings, partitions),
-        jobs=[*jobs, sync_account_job],
+        assets=receive_assets,
+        jobs=[*jobs, build_full_fetch_job(receive_assets), sync_account_job],
         schedules=build_receive_schedules(settings, jobs, receiving),
         sensors=[build_change_sensor(settings, jobs, receiving)],
         resources=default_resources(),

@@ -7,8 +7,8 @@
 - Each tick asks Salesforce in ONE composite call which sections changed, and requests runs of only
   those assets, for today's partition (and yesterday's until its cursor reaches midnight).
 - `salesforce_changes`: the same check as a sensor on a short interval (off by default).
-- `full_fetch`: every partition of every receive asset; launched as a backfill, batched by the assets'
-  backfill policy so one Bulk query serves many days.
+- `receive_range`: the receive assets over the partitions (or range) one picks; one Bulk query serves
+  many days. A full fetch of every partition is `full_fetch` (full_fetch.py), which cannot run half.
 """
 
 
@@ -31,6 +31,7 @@ SYSTEM = "SystemModstamp"
 STANDARD_JOB = "receive_every_10_minutes"
 SYSTEM_JOB = "receive_every_30_minutes"
 SYSTEM_SCHEDULE = f"{SYSTEM_JOB}_schedule"
+RANGE_JOB = "receive_range"
 
 
 def _incremental_config(sections: Sequence[Section], modstamp_field: str) -> dict:
@@ -49,9 +50,10 @@ def build_receive_jobs(settings: Settings, partitions: dg.PartitionsDefinition,
         dg.define_asset_job(SYSTEM_JOB, selection=selection, partitions_def=partitions,
                             config=_incremental_config(sections, SYSTEM),
                             description="Receive changes by SystemModstamp (automation included)."),
-        dg.define_asset_job("full_fetch", selection=selection, partitions_def=partitions,
-                            description="Every partition of every receive asset: launch as a backfill of all "
-                                        "partitions (the Bulk API serves many days per query)."),
+        dg.define_asset_job(RANGE_JOB, selection=selection, partitions_def=partitions,
+                            description="The receive assets over the partitions you pick (a range runs as one "
+                                        "run per asset: one Bulk query serves many days). For EVERY "
+                                        "partition, launch `full_fetch` instead."),
     ]
 
 

@@ -15,7 +15,13 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from crm_sync.settings.schema import COLLECT_PROBLEMS, Section, Settings, SyncDefaults
-from crm_sync.settings.validation import SectionRef, SectionsError, cross_section_problems, section_problems
+from crm_sync.settings.validation import (
+    SectionRef,
+    SectionsError,
+    cross_section_problems,
+    order_problems,
+    section_problems,
+)
 
 SECTIONS_ENV = "CRM_SYNC_SECTIONS"
 TOP_LEVEL_KEYS = ("sections", "defaults")
@@ -88,6 +94,8 @@ def settings_from_data(data: Any, source: str = "<data>") -> Settings:
             if ref is not None:
                 refs.append(ref)
         problems.extend(cross_section_problems(refs))
+        if not problems:
+            problems.extend(order_problems(sections))
 
     if problems:
         raise SectionsError(source, problems)

@@ -104,6 +104,14 @@ class FieldMapping(_Strict):
     column: str = Field(description="snake_case platform column")
     type: FieldType = FieldType.STRING
     direction: Direction | None = Field(default=None, description="Override of the section's direction")
+    references: list[str] | None = Field(
+        default=None, description="objects a reference field points at (default: read from its name; "
+                                  "[] for none): the asset graph's edges and the sync order follow them")
+
+    @field_validator("references", mode="before")
+    @classmethod
+    def _references_list(cls, value: object) -> object:
+        return [value] if isinstance(value, str) else value
 
     @field_validator("salesforce")
     @classmethod

@@ -109,7 +109,28 @@ def settings_problems(sections: Sequence[Section]) -> list[str]:
     for index, section in enumerate(sections):
         problems.extend(section_problems(section, index))
     refs = [SectionRef(i, s.object, s.model, list(s.after)) for i, s in enumerate(sections)]
-    return problems + cross_section_problems(refs)
+    problems.extend(cross_section_problems(refs))
+    return problems if problems else order_problems(sections)
+
+
+def order_problems(sections: Sequence[Section]) -> list[str]:
+    """References that the sync order breaks: an enabled section mapping a field that points at an enabled
+    section synced after it (see references.py). The sync order must be an order of the asset graph."""
+    from crm_sync.settings.references import references
+
+    active = [s for s in sections if s.enabled and s.direction.value != "off"]
+    position = {s.object.lower(): i for i, s in enumerate(sync_order(active))}
+    index = {id(s): i for i, s in enumerate(sections)}
+    problems = []
+    for section in active:
+        for ref in references(section, active):
+            if position[ref.target.object.lower()] > position[section.object.lower()]:
+                problems.append(
+                    f"{where(section, index[id(section)], f'fields[{ref.position}].salesforce')}: "
+                    f"{ref.field.salesforce!r} references {ref.target.object}, which syncs later "
+                    f"(sections[{index[id(ref.target)]}]); move this section below {ref.target.object}, add "
+                    f"`after: [{ref.target.object}]`, or set `references: []` on the field to drop the link")
+    return problems
 
 
 def cross_section_problems(refs: Sequence[SectionRef]) -> list[str]:

@@ -189,7 +189,7 @@ def test_reconciliation_names_the_partition_of_a_row_removed_behind_the_syncs_ba
     assert posted(harness.tick_alerts()) == [("reconciliation", ["Contact"])]
 
     # backfilling just that partition repairs it; the checks of the materialized asset run in the same run
-    repair = harness.defs.get_job_def("full_fetch").execute_in_process(
+    repair = harness.defs.get_job_def("receive_range").execute_in_process(
         instance=harness.instance, partition_key=day, asset_selection=[dg.AssetKey(["salesforce", "Contact"])])
     assert repair.success
     assert store.get_record("Contact", salesforce_id=victim.salesforce_id) is not None
@@ -222,7 +222,7 @@ def test_revoked_credentials_make_one_alert_an_hour_and_skip_the_checks_that_nee
     try:
         result = harness.run_checks()
         today = datetime.now(UTC).date().isoformat()
-        failed_run = harness.defs.get_job_def("full_fetch").execute_in_process(
+        failed_run = harness.defs.get_job_def("receive_range").execute_in_process(
             instance=harness.instance, partition_key=today, asset_selection=[dg.AssetKey(["salesforce", "User"])],
             raise_on_error=False)
         assert not failed_run.success

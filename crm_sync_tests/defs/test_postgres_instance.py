@@ -51,7 +51,7 @@ def test_daemon_launches_a_queued_receive_run_on_a_postgres_instance(sandbox, po
     first = today - timedelta(days=1)
     tags = {"dagster/asset_partition_range_start": first.isoformat(),
             "dagster/asset_partition_range_end": today.isoformat()}
-    launch = subprocess.run([str(BIN / "dagster"), "job", "launch", "-m", "crm_sync.definitions", "-j", "full_fetch",
+    launch = subprocess.run([str(BIN / "dagster"), "job", "launch", "-m", "crm_sync.definitions", "-j", "receive_range",
                              "--tags", json.dumps(tags)], env=env, cwd=tmp_path, capture_output=True, text=True,
                             timeout=180)
     assert launch.returncode == 0, launch.stderr[-3000:]

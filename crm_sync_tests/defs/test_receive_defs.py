@@ -7,7 +7,7 @@ import math
 import os
 import subprocess
 import sys
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 
 import dagster as dg
 import pytest
@@ -28,7 +28,7 @@ RANGE_TAGS = ("dagster/asset_partition_range_start", "dagster/asset_partition_ra
 
 def _full_fetch(settings: Settings, instance: dg.DagsterInstance) -> dg.ExecuteInProcessResult:
     keys = receive_partitions(settings).get_partition_keys()
-    job = build_definitions(settings).resolve_job_def("full_fetch")
+    job = build_definitions(settings).resolve_job_def("receive_range")
     return job.execute_in_process(instance=instance, tags=dict(zip(RANGE_TAGS, (keys[0], keys[-1]), strict=True)))
 
 
@@ -44,14 +44,30 @@ def test_definitions_validate_from_the_command_line(tmp_path) -> None:
     assert "Validation successful" in answer.stderr + answer.stdout
 
 
-def test_assets_follow_the_sync_order(crm_env: Settings) -> None:
+def test_asset_graph_is_the_references_and_the_sync_order_one_order_of_it(crm_env: Settings) -> None:
+    graph = build_definitions(crm_env).resolve_asset_graph()
+
+    def parents(obj: str) -> set[str]:
+        return {key.path[-1] for key in graph.get(dg.AssetKey(["salesforce", obj])).parent_keys}
+
+    assert parents("User") == set()
+    assert parents("Contact") == {"Account", "User"}  # AccountId, OwnerId
+    assert parents("Case") == {"Account", "Contact"}
+    assert parents("Project__c") == {"Account"}  # not the section before it in the file (Asset)
+    ordered = [s.object for s in crm_env.receiving_sections()]
+    for position, obj in enumerate(ordered):
+        assert parents(obj) <= set(ordered[:position]), obj
+
+
+def test_each_asset_shows_its_mapping_as_a_column_schema(crm_env: Settings) -> None:
     defs = build_definitions(crm_env)
-    graph = defs.resolve_asset_graph()
-    ordered = [s.object for s in crm_env.enabled_sections() if s.receives]
-    for before, after in zip(ordered, ordered[1:], strict=False):
-        parents = graph.get(dg.AssetKey(["salesforce", after])).parent_keys
-        assert parents == {dg.AssetKey(["salesforce", before])}
-    assert ordered[0] == "User" and ordered[-1] == "Case"
+    key = dg.AssetKey(["salesforce", "Contact"])
+    schema = defs.resolve_assets_def(key).specs_by_key[key].metadata["dagster/column_schema"]
+    columns = {c.name: c for c in schema.columns}
+    assert set(crm_env.section("Contact").columns) <= set(columns)
+    assert {"salesforce_id", "sf_last_modified", "deleted"} <= set(columns)
+    assert columns["company_sf_id"].type == "reference"
+    assert columns["company_sf_id"].description == "Contact.AccountId (both); references Account"
 
 
 def test_materialize_one_partition_reports_numeric_metadata(crm_env: Settings, sandbox) -> None:
@@ -68,6 +84,42 @@ def test_materialize_one_partition_reports_numeric_metadata(crm_env: Settings, s
     assert metadata["window_start"].startswith(today)
     count = make_client(sandbox).count("Account", f"LastModifiedDate >= {today}T00:00:00Z", include_deleted=True)
     assert metadata["records_imported"] + metadata["records_skipped"] == count
+
+
+def test_a_range_run_gives_each_partition_its_own_metadata(crm_env: Settings, sandbox) -> None:
+    today = datetime.now(UTC).date()
+    days = [(today - timedelta(days=i)).isoformat() for i in (2, 1, 0)]
+    job = build_definitions(crm_env).resolve_job_def("receive_range")
+    result = job.execute_in_process(instance=dg.DagsterInstance.ephemeral(), asset_selection=[
+        dg.AssetKey(["salesforce", "Contact"])], tags=dict(zip(RANGE_TAGS, (days[0], days[-1]), strict=True)))
+    assert result.success
+    by_day = {m.partition: {k: v.value for k, v in m.metadata.items()}
+              for m in result.asset_materializations_for_node("salesforce__Contact")}
+    assert sorted(by_day) == days
+    client = make_client(sandbox)
+    for day in days:
+        end = (date.fromisoformat(day) + timedelta(days=1)).isoformat()
+        expected = client.count("Contact", f"LastModifiedDate >= {day}T00:00:00Z AND LastModifiedDate < {end}T00:00:00Z",
+                                include_deleted=True)
+        assert by_day[day]["records_fetched"] == expected, day
+        assert by_day[day]["window_start"].startswith(day)
+        assert isinstance(by_day[day]["dagster/row_count"], int)
+    assert "api_calls" in by_day[days[0]] and "api_calls" not in by_day[days[1]]
+
+
+def test_full_fetch_is_one_action_that_backfills_every_partition_of_every_receive_asset(crm_env: Settings) -> None:
+    defs = build_definitions(crm_env)
+    job = defs.resolve_job_def("full_fetch")
+    assert job.partitions_def is None  # nothing to pick in the launcher, so nothing to pick wrong
+    with dg.instance_for_test() as instance:
+        assert job.execute_in_process(instance=instance).success
+        [backfill] = instance.get_backfills()
+    every = set(receive_partitions(crm_env).get_partition_keys())
+    target = backfill.asset_backfill_data.target_subset
+    assert target.asset_keys == {dg.AssetKey(["salesforce", s.object]) for s in crm_env.receiving_sections()}
+    for key in target.asset_keys:
+        assert set(target.get_partitions_subset(key).get_partition_keys()) == every, key
+    assert backfill.tags["crm_sync/trigger"] == "full_fetch"
 
 
 def test_full_fetch_then_ticks_fetch_only_what_changed(crm_env: Settings, sandbox) -> None:

@@ -3,7 +3,9 @@
 org, and headless Debian Chromium driven by playwright.
 
 It opens the asset graph, finds every receive section's asset and its five checks, launches one
-partition's materialization from the UI and waits for the run to succeed. Screenshots are kept under
+partition's materialization from the UI and waits for the run to succeed; then launches the full fetch
+(one action, every partition) and a 3-day backfill, and checks that an asset's plots get differing
+per-partition values. Screenshots are kept under
 crm_sync_tests/artifacts/. Needs /usr/bin/chromium (apt-get install chromium) and the playwright package.
 """
 
@@ -17,10 +19,12 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 import requests
+import yaml
 from playwright.sync_api import Page, expect, sync_playwright
 
 from crm_sync.sandbox.process import running_sandbox
@@ -36,6 +40,42 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backg
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
 START_TIMEOUT_S = 180
 RUN_TIMEOUT_MS = 180_000
+BACKFILL_TIMEOUT_S = 600
+SEED_RECORDS = 300
+DAILY_PARTITIONS = 3  # partition_start_date = today - 3: the first partition (all history) and 3 days after it
+BACKFILLS = "{ partitionBackfillsOrError { ... on PartitionBackfills { results { id status numPartitions } } } }"
+MATERIALIZATIONS = """query($key: AssetKeyInput!) { assetOrError(assetKey: $key) { ... on Asset {
+  assetMaterializations(limit: 100) { partition timestamp metadataEntries { label
+    ... on IntMetadataEntry { intValue } } } } } }"""
+
+
+def _recent_partitions_sections(path: Path) -> Path:
+    """The packaged sections with a recent partition start (as the demo's) and no settle time."""
+    base = load_settings()
+    start = datetime.now(UTC).date() - timedelta(days=DAILY_PARTITIONS)
+    settings = base.model_copy(update={"defaults": base.defaults.model_copy(
+        update={"partition_start_date": start, "settle_seconds": 0})})
+    path.write_text(yaml.safe_dump(settings.model_dump(mode="json", exclude_none=True), sort_keys=False))
+    return path
+
+
+def _graphql(url: str, query: str, **variables: object) -> dict:
+    answer = requests.post(f"{url}/graphql", json={"query": query, "variables": variables}, timeout=30)
+    answer.raise_for_status()
+    return answer.json()["data"]
+
+
+def _wait_for_backfills(url: str, count: int) -> list[dict]:
+    """Wait until `count` backfills exist and all have finished; return them (newest first)."""
+    deadline = time.monotonic() + BACKFILL_TIMEOUT_S
+    backfills: list[dict] = []
+    while time.monotonic() < deadline:
+        backfills = _graphql(url, BACKFILLS)["partitionBackfillsOrError"]["results"]
+        if len(backfills) >= count and all(b["status"].startswith("COMPLETED") or b["status"] in ("FAILED", "CANCELED")
+                                           for b in backfills):
+            return backfills
+        time.sleep(3)
+    raise AssertionError(f"backfills not finished within {BACKFILL_TIMEOUT_S} s: {backfills}")
 
 
 def _free_port() -> int:
@@ -80,8 +120,9 @@ def ui_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     workspace = base / "workspace.yaml"
     workspace.write_text(f"load_from:\n  - python_module:\n      module_name: {DEFINITIONS_MODULE}\n"
                          f"      location_name: {LOCATION_NAME}\n      working_directory: {REPO}\n")
-    with running_sandbox(base / "org", records=100, seed=4) as info:
-        env = {**os.environ, **info.env(), "DAGSTER_HOME": str(home),
+    sections = _recent_partitions_sections(base / "sections.yaml")
+    with running_sandbox(base / "org", records=SEED_RECORDS, seed=4) as info:
+        env = {**os.environ, **info.env(), "DAGSTER_HOME": str(home), "CRM_SYNC_SECTIONS": str(sections),
                "CRM_SYNC_PLATFORM_URL": f"sqlite:///{base / 'platform.db'}", "CRM_SYNC_DATA": str(base / "data")}
         port = _free_port()
         log = base / "dagster-dev.log"
@@ -138,3 +179,48 @@ def test_the_ui_shows_every_section_with_its_checks_and_materializes_a_partition
     expect(page.get_by_text("Success", exact=True).first).to_be_visible(timeout=RUN_TIMEOUT_MS)
     expect(page.get_by_text("salesforce / User").first).to_be_visible()
     page.screenshot(path=str(ARTIFACTS / "ui_partition_run_success.png"))
+
+
+# The backfill daemon runs the assets layer by layer (User, then Account, ...), each layer a queued run.
+@pytest.mark.timeout(BACKFILL_TIMEOUT_S * 2)
+def test_a_full_fetch_and_a_3_day_backfill_from_the_ui_give_each_partition_its_own_plotted_values(
+        page: Page, ui_url: str) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    today = datetime.now(UTC).date()
+    every = [(today - timedelta(days=DAILY_PARTITIONS - i)).isoformat() for i in range(DAILY_PARTITIONS + 1)]
+    before = len(_graphql(ui_url, BACKFILLS)["partitionBackfillsOrError"]["results"])
+
+    page.goto(f"/locations/{LOCATION_NAME}/jobs/full_fetch/playground")  # an unpartitioned job: nothing to pick
+    page.get_by_role("button", name="Launch Run").click()
+    page.wait_for_url("**/runs/**")
+    [full] = _wait_for_backfills(ui_url, before + 1)[:1]
+    assert full["status"] == "COMPLETED_SUCCESS" and full["numPartitions"] == len(every), full
+
+    page.goto("/assets/salesforce/Contact")
+    page.locator("button", has_text="Materialize").first.click()
+    dialog = page.get_by_role("dialog")
+    selection = dialog.get_by_role("textbox").first
+    selection.fill(f"[{every[1]}...{every[-1]}]")
+    selection.press("Enter")
+    expect(dialog.get_by_text(f"{DAILY_PARTITIONS} partitions").first).to_be_visible()
+    page.screenshot(path=str(ARTIFACTS / "ui_three_day_backfill.png"))
+    dialog.get_by_role("button", name="Launch backfill").click()
+    [three_days] = _wait_for_backfills(ui_url, before + 2)[:1]
+    assert three_days["status"] == "COMPLETED_SUCCESS" and three_days["numPartitions"] == DAILY_PARTITIONS
+
+    page.goto("/assets/salesforce/Contact")
+    page.get_by_text("Plots", exact=True).first.click()  # the Metadata section: Table | Plots
+    expect(page.get_by_text("records_fetched").first).to_be_visible()
+    expect(page.get_by_text("dagster/row_count").first).to_be_visible()
+    page.screenshot(path=str(ARTIFACTS / "ui_asset_plots.png"), full_page=True)
+
+    # what the plots draw: each partition's latest materialization (from the same GraphQL API the page reads)
+    events = _graphql(ui_url, MATERIALIZATIONS, key={"path": ["salesforce", "Contact"]})["assetOrError"]
+    latest: dict[str, dict[str, int]] = {}
+    for event in sorted(events["assetMaterializations"], key=lambda e: float(e["timestamp"])):
+        latest[event["partition"]] = {m["label"]: m["intValue"] for m in event["metadataEntries"] if "intValue" in m}
+    assert sorted(latest) == every
+    fetched = [latest[day]["records_fetched"] for day in every]
+    rows = [latest[day]["dagster/row_count"] for day in every]
+    assert len(set(rows)) > 1 and rows[0] > max(rows[1:]), rows  # the first partition holds all history
+    assert len(set(fetched)) > 1, fetched
