@@ -16,53 +16,33 @@ Writes bench/results/faults.json. Postgres: 127.0.0.1:5432, user postgres (a dat
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 import tempfile
-import uuid
 from pathlib import Path
-
-import psycopg2
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # the harness lives with the tests
 
 from crm_sync.sandbox.process import running_sandbox  # noqa: E402
+from crm_sync_tests.conftest import fresh_postgres_database  # noqa: E402
 from crm_sync_tests.faults.harness import FaultSuite, FaultSuiteConfig  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results" / "faults.json"
-POSTGRES = "postgresql://postgres@127.0.0.1:5432"
-
-
-def _postgres(statement: str) -> None:
-    connection = psycopg2.connect(f"{POSTGRES}/postgres")
-    try:
-        connection.autocommit = True
-        with connection.cursor() as cursor:
-            cursor.execute(statement)
-    finally:
-        connection.close()
 
 
 def run_one(db: str, args: argparse.Namespace, work: Path) -> dict:
-    name = f"crm_sync_faults_{uuid.uuid4().hex[:10]}"
-    if db == "postgres":
-        _postgres(f"CREATE DATABASE {name}")
-        url = f"{POSTGRES}/{name}"
-    else:
-        url = f"sqlite:///{work / (name + '.db')}"
     config = FaultSuiteConfig(records=args.records, rounds=args.rounds, seed=args.seed,
                               edits_per_round=args.edits, kill_rate=args.kill_rate)
-    try:
-        with running_sandbox(work / f"org-{db}", records=0) as info:
-            suite = FaultSuite(config, info, url, work / f"run-{db}")
-            try:
-                result = suite.run()
-            finally:
-                suite.close()
-    finally:
-        if db == "postgres":
-            _postgres(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    database = (fresh_postgres_database("crm_sync_faults") if db == "postgres"
+                else contextlib.nullcontext(f"sqlite:///{work / 'faults.db'}"))
+    with database as url, running_sandbox(work / f"org-{db}", records=0) as info:
+        suite = FaultSuite(config, info, url, work / f"run-{db}")
+        try:
+            result = suite.run()
+        finally:
+            suite.close()
     print(result.summary(args.examples), flush=True)
     for error in result.run_errors[:10]:
         print(f"  run error: {error}")

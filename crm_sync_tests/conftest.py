@@ -6,6 +6,7 @@ Postgres database (127.0.0.1:5432, user postgres, trust auth), created for the t
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,15 +29,22 @@ def _admin_execute(statement: str) -> None:
         connection.close()
 
 
-@pytest.fixture
-def postgres_url() -> Iterator[str]:
-    """A fresh, empty Postgres database for one test; dropped afterwards (connections closed by force)."""
-    name = f"crm_sync_test_{uuid.uuid4().hex[:12]}"
+@contextlib.contextmanager
+def fresh_postgres_database(prefix: str = "crm_sync_test") -> Iterator[str]:
+    """The URL of a new, empty Postgres database; dropped on exit (its connections closed by force)."""
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
     _admin_execute(f"CREATE DATABASE {name}")
     try:
         yield f"postgresql://{POSTGRES_ADMIN['user']}@{POSTGRES_ADMIN['host']}:{POSTGRES_ADMIN['port']}/{name}"
     finally:
         _admin_execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A fresh, empty Postgres database for one test; dropped afterwards."""
+    with fresh_postgres_database() as url:
+        yield url
 
 
 @pytest.fixture

@@ -6,8 +6,9 @@ partition what that day holds instead of the whole run's numbers on every day.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import cast
 
 from crm_sync.platform import ApplyCounts, PlatformStore
@@ -81,10 +82,11 @@ def count_partition_rows(store: PlatformStore, receipt: RangeReceipt) -> dict[da
 
 def receive_days(client: SalesforceClient, store: PlatformStore, section_name: str, first_day: date,
                  last_day: date, *, incremental: bool, modstamp_field: str | None = None,
-                 run_id: str | None = None) -> RangeReceipt:
+                 run_id: str | None = None, clock: Callable[[], datetime] | None = None) -> RangeReceipt:
     """Receive one section for the days first_day..last_day (inclusive), logging start, counts and outcome.
 
     Nothing is fetched and no cursor moves when the preflight fails (credentials, unknown object or field).
+    `clock` (default: the real one) is what "now" means for the windows.
     """
     section = store.section(section_name)
     field_name = modstamp_field or store.settings.defaults.modstamp_field
@@ -95,7 +97,7 @@ def receive_days(client: SalesforceClient, store: PlatformStore, section_name: s
                         details={"stage": "preflight", "error": f"{type(exc).__name__}: {exc}"})
         raise
     counting = PartitionCountingStore(store, first_day, last_day)
-    receiver = Receiver(client, cast(PlatformStore, counting))
+    receiver = Receiver(client, cast(PlatformStore, counting), **({"clock": clock} if clock else {}))
     window = receiver.plan_window(section, first_day, last_day, incremental=incremental, modstamp_field=field_name)
     store.log_event("sync_started", section=section, run_id=run_id,
                     details={"window_start": window.start.isoformat(), "window_end": window.end.isoformat(),

@@ -34,7 +34,7 @@ from crm_sync.platform import PlatformStore
 from crm_sync.salesforce import soql
 from crm_sync.settings import load_settings
 from crm_sync.sync.send import edit_record
-from crm_sync_tests.conftest import _admin_execute
+from crm_sync_tests.conftest import fresh_postgres_database
 from crm_sync_tests.defs.conftest import write_sections
 from crm_sync_tests.defs.test_postgres_instance import _instance_env
 from crm_sync_tests.sync.conftest import fast_settings, make_client
@@ -52,12 +52,8 @@ IN_PROCESS = {"execution": {"config": {"in_process": {}}}}  # one step a run: th
 @pytest.fixture
 def platform_database() -> Iterator[str]:
     """A second fresh Postgres database (the instance has its own): the platform store of every run."""
-    name = f"crm_sync_platform_{uuid.uuid4().hex[:12]}"
-    _admin_execute(f"CREATE DATABASE {name}")
-    try:
-        yield f"postgresql://postgres@127.0.0.1:5432/{name}"
-    finally:
-        _admin_execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    with fresh_postgres_database("crm_sync_platform") as url:
+        yield url
 
 
 def _free_port() -> int:

@@ -15,26 +15,22 @@ the Pusher's own `checkpoint` hook).
 from __future__ import annotations
 
 import contextlib
-import inspect
 import json
 import multiprocessing
 import os
 import signal
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from unittest import mock
 
 from crm_sync.defs.receive_assets import BACKFILL_DAYS_PER_RUN
 from crm_sync.defs.send import CLAIM_LIMIT
 from crm_sync.platform import PlatformStore
 from crm_sync.salesforce import SalesforceClient, SalesforceConfig
 from crm_sync.settings import Settings
-from crm_sync.sync import receive_run
-from crm_sync.sync.receive import Receiver
 from crm_sync.sync.receive_run import receive_days
 from crm_sync.sync.send.nightly import nightly_push
 from crm_sync.sync.send.outbox_batches import claim_batch
@@ -104,24 +100,12 @@ class _Checkpoints:
             os.kill(os.getpid(), signal.SIGKILL)
 
 
-@contextlib.contextmanager
-def org_clock_for_receive(clock: Clock) -> Iterator[None]:
-    """receive_days with the org's clock: passed when it takes one, else given to the Receiver it builds."""
-    if "clock" in inspect.signature(receive_days).parameters:
-        yield
-        return
-    with mock.patch.object(receive_run, "Receiver", lambda client, store: Receiver(client, store, clock=clock)):
-        yield
-
-
 def _receive(client: SalesforceClient, store: PlatformStore, ctx: RunContext, obj: str, first: date,
              last: date, *, incremental: bool) -> dict[str, int]:
-    extra = {"clock": ctx.org_clock} if "clock" in inspect.signature(receive_days).parameters else {}
-    with org_clock_for_receive(ctx.org_clock):
-        result = receive_days(client, store, obj, first, last, incremental=incremental,
-                              modstamp_field=ctx.modstamp_field, **extra)
-    return {"imported": result.counts.imported, "updated": result.counts.updated,
-            "deleted": result.counts.deleted}
+    receipt = receive_days(client, store, obj, first, last, incremental=incremental,
+                           modstamp_field=ctx.modstamp_field, clock=ctx.org_clock)
+    counts = receipt.result.counts
+    return {"imported": counts.imported, "updated": counts.updated, "deleted": counts.deleted}
 
 
 def _add(total: dict[str, int], part: dict[str, int]) -> None:
