@@ -18,7 +18,7 @@ MAX_LINES = 60
 def test_the_demo_prints_bars_the_table_and_the_next_step_and_sends_dagster_to_a_file(tmp_path: Path) -> None:
     home = tmp_path / "dagster_home"
     home.mkdir()
-    (home / "dagster.yaml").write_text((REPO / "dagster.yaml").read_text())
+    (home / "dagster.yaml").write_text((REPO / "dagster.embedded.yaml").read_text())
     data = tmp_path / "data"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CRM_SYNC_", "SALESFORCE_"))}
     env.update({"DAGSTER_HOME": str(home), "CRM_SYNC_DATA": str(data), "COLUMNS": "120"})

@@ -172,7 +172,7 @@ def test_receive_runs_for_several_objects_at_once_share_the_pool(sandbox, postgr
     with deployment(sandbox, postgres_url, platform_database, tmp_path, monkeypatch) as workspace, \
             dg.DagsterInstance.get() as instance:
         for obj in RECEIVED_OBJECTS:
-            _dagster("job", "launch", "-w", str(workspace), "-j", "full_fetch", "-o", op_name(settings.section(obj)),
+            _dagster("job", "launch", "-w", str(workspace), "-j", "receive_range", "-o", op_name(settings.section(obj)),
                      "--tags", tags, "--config-json", json.dumps(IN_PROCESS))
         run_ids = [run.run_id for run in instance.get_runs()]
         assert len(run_ids) == len(RECEIVED_OBJECTS)
