@@ -22,7 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from crm_sync.sandbox import ids, timefmt
 from crm_sync.sandbox.errors import SalesforceError
@@ -356,19 +356,29 @@ class Bulk1Jobs:
                 sql += " WHERE " + " AND ".join(conditions)
                 params += [value for value in (low, high) if value]
         cursor = conn.execute(sql, params)
+
+        def write(out: BinaryIO) -> int:
+            taken = 0
+            out.write(b"[")
+            while taken < RESULT_FILE_RECORDS:
+                rows = cursor.fetchmany(min(5000, RESULT_FILE_RECORDS - taken))
+                if not rows:
+                    break
+                out.write((b"," if taken else b"") + ",".join(row[0] for row in rows).encode("utf-8"))
+                taken += len(rows)
+            out.write(b"]")
+            return taken
+
+        return self._into_files(job, write)
+
+    def _into_files(self, job: Job, write: Callable[[BinaryIO], int]) -> tuple[int, list[str]]:
+        """Result files of at most RESULT_FILE_RECORDS records: `write` fills one and says how many it took;
+        at least one file, never an empty one after the first."""
         total, result_ids = 0, []
         while True:
             result_id = self._org.new_id(RESULT_PREFIX)
-            taken = 0
             with open(self._file(job, result_id), "wb", buffering=1 << 20) as out:
-                out.write(b"[")
-                while taken < RESULT_FILE_RECORDS:
-                    rows = cursor.fetchmany(min(5000, RESULT_FILE_RECORDS - taken))
-                    if not rows:
-                        break
-                    out.write((b"," if taken else b"") + ",".join(row[0] for row in rows).encode("utf-8"))
-                    taken += len(rows)
-                out.write(b"]")
+                taken = write(out)
             if taken == 0 and result_ids:
                 self._file(job, result_id).unlink()
                 break
@@ -393,8 +403,8 @@ class Bulk1Jobs:
                 yield header
                 for cells in values:
                     yield csv_line(cells, ",", "\n").decode("utf-8")
-        total, result_ids = 0, []
-        while True:
+
+        def write(out: BinaryIO) -> int:
             taken = 0
 
             def records() -> Iterator[Any]:
@@ -405,20 +415,13 @@ class Bulk1Jobs:
                     if taken >= RESULT_FILE_RECORDS:
                         return
 
-            result_id = self._org.new_id(RESULT_PREFIX)
-            with open(self._file(job, result_id), "wb", buffering=1 << 20) as out:
-                buffer: list[str] = []
-                for piece in pieces(records()):
-                    buffer.append(piece)
-                    if len(buffer) >= 2000:
-                        out.write("".join(buffer).encode("utf-8"))
-                        buffer.clear()
-                out.write("".join(buffer).encode("utf-8"))
-            if taken == 0 and result_ids:
-                self._file(job, result_id).unlink()
-                break
-            result_ids.append(result_id)
-            total += taken
-            if taken < RESULT_FILE_RECORDS:
-                break
-        return total, result_ids
+            buffer: list[str] = []
+            for piece in pieces(records()):
+                buffer.append(piece)
+                if len(buffer) >= 2000:
+                    out.write("".join(buffer).encode("utf-8"))
+                    buffer.clear()
+            out.write("".join(buffer).encode("utf-8"))
+            return taken
+
+        return self._into_files(job, write)
