@@ -35,11 +35,15 @@ from crm_sync.sandbox.admin_client import SandboxAdminError
 from crm_sync.sandbox.process import SandboxInfo
 from crm_sync.settings import FieldType, Settings, default_sections_path
 from crm_sync.settings.loader import settings_from_data
+from crm_sync.settings.schema import BASE_SUFFIX
 from crm_sync.sync.send.capture import edit_record
 from crm_sync_tests.faults import runs
 from crm_sync_tests.faults.oracle import (
+    DIVERGED,
+    LOST,
     PLATFORM,
     SALESFORCE,
+    Finding,
     ModelRules,
     RecordTruth,
     Report,
@@ -112,6 +116,7 @@ class FaultSuiteResult:
     quiet_iterations: int
     seconds: float
     clock: list[str] = field(default_factory=list)
+    histories: list[dict[str, Any]] = field(default_factory=list)  # what happened to each lost/diverged field
 
     @property
     def counts(self) -> dict[str, int]:
@@ -125,6 +130,9 @@ class FaultSuiteResult:
                  f"clock: {'; '.join(self.clock)}",
                  f"sync quiet after {self.quiet_iterations} iterations; run errors: {len(self.run_errors)}",
                  self.report.summary(examples)]
+        for history in self.histories[:examples]:
+            lines.append(f"  history of {history['model']} {history['record']} {history['column']}:")
+            lines.extend(f"    {line}" for line in history["lines"])
         return "\n".join(lines)
 
     def as_dict(self, examples: int = 20) -> dict[str, Any]:
@@ -135,7 +143,8 @@ class FaultSuiteResult:
                 "compared_records": self.report.compared_records,
                 "compared_fields": self.report.compared_fields,
                 "examples": {kind: [f.as_dict() for f in self.report.of(kind)[:examples]]
-                             for kind in self.counts}}
+                             for kind in self.counts},
+                "histories": self.histories[:examples]}
 
 
 def harness_settings() -> Settings:
@@ -208,12 +217,13 @@ class FaultSuite:
         injected = dict(self.admin.faults().get("injected", {}))
         iterations = self.quiet()
         report = self.compare()
+        histories = [self.history(f) for f in report.findings if f.kind in (LOST, DIVERGED)][:20]
         return FaultSuiteResult(
             seed=self.config.seed, database=self.database, config=asdict(self.config),
             changes={side: dict(counter) for side, counter in self.changes.items()},
             faults_injected=injected, kills=dict(self.kills), runs=dict(self.run_counts),
             run_errors=self.run_errors, report=report, quiet_iterations=iterations,
-            seconds=time.monotonic() - started, clock=self.clock_log)
+            seconds=time.monotonic() - started, clock=self.clock_log, histories=histories)
 
     def close(self) -> None:
         if hasattr(self, "store"):
@@ -668,6 +678,34 @@ class FaultSuite:
         finally:
             client.close()
         return report
+
+
+    def history(self, finding: Finding) -> dict[str, Any]:
+        """The harness's writes of one record (all columns, the finding's marked) and the sync log rows
+        that name it: enough to tell a product defect from an oracle mistake without a replay."""
+        truth = next((t for t in self.truths.get(finding.model, []) if t.name == finding.record), None)
+        lines = []
+        if truth is not None:
+            for w in sorted(truth.writes, key=lambda w: w.order):
+                mark = "*" if w.column == finding.column else " "
+                lines.append(f"{mark} {w.order:%H:%M:%S.%f} {w.side} {w.kind} {w.column}={w.value!r} "
+                             f"(stamp {w.at:%Y-%m-%d %H:%M:%S.%f})")
+            needles = [n for n in (truth.salesforce_id, str(truth.platform_id) if truth.platform_id else None) if n]
+            schema = self.store.schema
+            with self.store.engine.connect() as conn:
+                table = schema.sync_log
+                for needle in needles[:1]:
+                    for row in conn.execute(sa.select(table).where(table.c.details.contains(needle))
+                                            .order_by(table.c.id)):
+                        lines.append(f"  log {row.at} {row.section} {row.event} {str(row.details)[:400]}")
+                if truth.platform_id is not None:
+                    base_column = f"{finding.column}{BASE_SUFFIX}"
+                    model_table = self.store.table(finding.model)
+                    if base_column in model_table.c:
+                        base = conn.execute(sa.select(model_table.c[base_column]).where(
+                            model_table.c.id == truth.platform_id)).scalar()
+                        lines.append(f"  platform base of {finding.column}: {base!r}")
+        return {"model": finding.model, "record": finding.record, "column": finding.column, "lines": lines}
 
 
 def org_time(info: SandboxInfo) -> datetime:
