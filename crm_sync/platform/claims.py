@@ -10,6 +10,10 @@ While a create's outcome is unknown (written, no acknowledgement yet) the claim 
 written, the key and the values (`start_create`); it survives the lease, so the next push and the receive
 side can look the record up instead of creating it again. `release` ends a claim; with `create_known`
 it also forgets the create (acknowledged, or refused by Salesforce).
+
+An update is kept the same way (`start_writes`): its Salesforce values and the modstamp the push read
+right before it, until the acknowledgement deletes the claim row. A run that dies in between leaves
+them for the next push (`pending_writes`), which cannot otherwise tell whether the write landed.
 """
 
 from __future__ import annotations
@@ -98,6 +102,43 @@ def start_create(conn: Connection, schema: PlatformSchema, held: Claim, *, key: 
         table.c.fence == held.fence,
     ).values(create_started_at=at, create_key=key,
              create_values=json.dumps(values, default=str, sort_keys=True))).rowcount == 1
+
+
+@dataclass(frozen=True)
+class PendingWrite:
+    """An update written by a push whose acknowledgement never came (the run died, or is still running)."""
+
+    model: str
+    record_id: int
+    started_at: datetime
+    seen_modstamp: datetime | None  # Salesforce's latest modstamp of the record, read before the write
+    values: dict[str, Any]  # Salesforce field -> JSON value written
+
+
+def start_writes(conn: Connection, schema: PlatformSchema,
+                 writes: Sequence[tuple[Claim, dict[str, Any], datetime | None]], *, at: datetime) -> int:
+    """Record the updates about to be written: (claim, Salesforce values, modstamp seen) each, while the claim
+    holds. Returns how many were recorded."""
+    table = schema.push_claim
+    recorded = 0
+    for held, values, seen in writes:
+        recorded += conn.execute(table.update().where(
+            table.c.model == held.model, table.c.record_id == held.record_id, table.c.token == held.token,
+            table.c.fence == held.fence,
+        ).values(write_started_at=at, write_seen_modstamp=seen,
+                 write_values=json.dumps(values, default=str, sort_keys=True))).rowcount
+    return recorded
+
+
+def pending_writes(conn: Connection, schema: PlatformSchema, model: str,
+                   record_ids: Sequence[int]) -> dict[int, PendingWrite]:
+    """The unacknowledged updates of these records, by record id."""
+    table = schema.push_claim
+    query = sa.select(table).where(table.c.model == model, table.c.write_started_at.is_not(None),
+                                   table.c.record_id.in_(list(record_ids)))
+    return {row.record_id: PendingWrite(model, row.record_id, row.write_started_at, row.write_seen_modstamp,
+                                        json.loads(row.write_values or "{}"))
+            for row in conn.execute(query)}
 
 
 def release(conn: Connection, schema: PlatformSchema, held: Claim, *, create_known: bool) -> bool:

@@ -13,7 +13,8 @@ when a push of it is acknowledged. A platform change is `column IS DISTINCT FROM
 `push_claim` holds one row per record a push is working on: the claim token, a fencing version that
 grows with every claim of the record, the lease, and, while a create's outcome is unknown, when it was
 written and with which key and values (so a retry or a receive can find the record instead of
-creating it twice).
+creating it twice); likewise for an update, the values it wrote and Salesforce's modstamp read before it
+(so the next push can tell "Salesforce restored the agreed value after our write" from "unchanged").
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from crm_sync.platform.types import UTCDateTime, sql_type
 from crm_sync.settings import RESERVED_MODELS, Section
 from crm_sync.settings.schema import BASE_SUFFIX
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 ORIGINS = ("user", "system", "salesforce")
 # A 64-bit id on Postgres; INTEGER PRIMARY KEY (the rowid) on SQLite.
 _ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
@@ -110,6 +111,9 @@ class PlatformSchema:
             sa.Column("create_started_at", UTCDateTime()),  # a create written, its outcome not yet known
             sa.Column("create_key", sa.Text),
             sa.Column("create_values", sa.Text),  # JSON: the Salesforce fields the create wrote
+            sa.Column("write_started_at", UTCDateTime()),  # an update about to be written, not yet acknowledged
+            sa.Column("write_seen_modstamp", UTCDateTime()),  # Salesforce's modstamp the push read before it
+            sa.Column("write_values", sa.Text),  # JSON: the Salesforce fields the update wrote
         )
         self.outbox = sa.Table(
             "outbox", md,

@@ -260,6 +260,16 @@ class PlatformStore:
         with write_transaction(self.engine) as conn:
             return claims.start_create(conn, self.schema, held, key=key, values=values, at=at)
 
+    def start_writes(self, writes: Sequence[tuple[claims.Claim, dict[str, Any], datetime | None]], *,
+                     at: datetime) -> int:
+        """Keep the updates a push is about to write until their acknowledgement (see claims)."""
+        with write_transaction(self.engine) as conn:
+            return claims.start_writes(conn, self.schema, writes, at=at)
+
+    def pending_writes(self, model: Section | str, record_ids: Sequence[int]) -> dict[int, claims.PendingWrite]:
+        with self.engine.connect() as conn:
+            return claims.pending_writes(conn, self.schema, self.section(model).model, record_ids)
+
     def pending_creates(self, model: Section | str,
                         record_ids: Sequence[int] | None = None) -> dict[int, claims.PendingCreate]:
         with self.engine.connect() as conn:

@@ -137,6 +137,23 @@ def defect_6_task_created_by_a_killed_push_is_created_twice(suite: FaultSuite) -
     return [task]
 
 
+def push_killed_after_its_write_then_salesforce_restores_the_agreed_value(suite: FaultSuite) -> list[RecordTruth]:
+    """Found by bench/faults.py: a person in Salesforce sets a field back to the last-agreed value after a push
+    wrote the platform's value and died before its acknowledgement; the next push took Salesforce's value for
+    "unchanged since the base" and wrote the platform's value again over the person's newer edit."""
+    company = _record(suite, "company", 3)
+    agreed = company.initial.get("city")
+    suite.platform_edit(company, {"city": "platform city, written but not acknowledged"})
+    assert suite.sync("push", runs.Kill(point="written")).killed  # Salesforce holds it; the base does not know
+    time.sleep(ONE_CLOCK_TICK)
+    suite.salesforce_edit(company, {"city": agreed})  # a person restores the old value, later than the platform
+    time.sleep(ONE_CLOCK_TICK)
+    suite.sync("tick")
+    suite.later(minutes=10)  # the dead run's lease is over
+    suite.sync("push")
+    return [company]
+
+
 SCENARIOS = {f.__name__: f for f in (
     defect_3_salesforce_edit_of_another_field_reverts_a_platform_edit,
     defect_5_system_edit_reverted_by_a_receive_and_never_sent,
@@ -145,6 +162,7 @@ SCENARIOS = {f.__name__: f for f in (
     defect_15_older_unsent_edit_lost_to_the_newer_push,
     defects_8_and_17_contact_created_by_a_killed_push_gets_a_second_row,
     defect_6_task_created_by_a_killed_push_is_created_twice,
+    push_killed_after_its_write_then_salesforce_restores_the_agreed_value,
 )}
 
 

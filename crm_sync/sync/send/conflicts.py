@@ -9,6 +9,11 @@ platform changed (current <> base):
   A two-way field: the section's `conflict` rule: `newest_wins` (default) compares the platform change's
   time with Salesforce's latest modstamp (SystemModstamp too, so an automation's change counts);
   `platform_wins` / `salesforce_wins` always pick that side.
+After a push that died between its write and its acknowledgement (its values kept in the claim, see
+platform/claims.py), the base may be stale: Salesforce holding the values that push wrote means it
+landed (they are the base now); Salesforce holding the old base although the record changed since that
+push read it means a person or automation may have restored it after our write, so the field counts as
+changed on both sides and goes to the rule (logged), instead of being taken for "unchanged".
 When Salesforce wins, the field is not sent and its value becomes the platform's current and base value
 (origin `salesforce`: no outbox row). Every overwritten value is logged with both values (sync log).
 Different fields of one record never conflict: only fields both sides changed are compared.
@@ -21,6 +26,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from crm_sync.platform.claims import PendingWrite
 from crm_sync.platform.schema import base_column
 from crm_sync.salesforce import soql
 from crm_sync.salesforce.client import SalesforceClient
@@ -80,8 +86,9 @@ def read_current(client: SalesforceClient, obj: str, ids: Sequence[str], fields:
 
 
 def decide(section: Section, row: dict[str, Any], columns: Sequence[str], current: dict | None,
-           changed_at: datetime | None) -> Decision:
-    """Which of `columns` (the platform's changes) to send, given Salesforce's current record (None: not read)."""
+           changed_at: datetime | None, unacknowledged: PendingWrite | None = None) -> Decision:
+    """Which of `columns` (the platform's changes) to send, given Salesforce's current record (None: not read)
+    and an earlier push's write of the record that was never acknowledged (None: there is none)."""
     decision = Decision(send=[], take={}, agreed={}, overwrites=[])
     sf_modified = latest_modstamp(current)
     for column in columns:
@@ -93,7 +100,12 @@ def decide(section: Section, row: dict[str, Any], columns: Sequence[str], curren
         if same_value(row.get(column), theirs, mapping.type):
             decision.agreed[column] = row.get(column)
             continue
-        if same_value(row.get(base_column(column)), theirs, mapping.type):
+        holds_base = same_value(row.get(base_column(column)), theirs, mapping.type)
+        written = _unacknowledged_value(unacknowledged, mapping.salesforce)
+        if written is not _NOTHING and same_value(to_platform(written, mapping.type), theirs, mapping.type):
+            decision.send.append(column)  # that write landed and is the base; the platform changed it since
+            continue
+        if holds_base and not (written is not _NOTHING and _changed_since(unacknowledged, sf_modified)):
             decision.send.append(column)
             continue
         winner, reason = _winner(section, section.direction_of(mapping), changed_at, sf_modified)
@@ -104,6 +116,26 @@ def decide(section: Section, row: dict[str, Any], columns: Sequence[str], curren
         else:
             decision.take[column] = to_platform(theirs, mapping.type)
     return decision
+
+
+_NOTHING = object()
+
+
+def _unacknowledged_value(write: PendingWrite | None, field: str) -> Any:
+    """The value an unacknowledged write sent for `field` (names are case-insensitive), or _NOTHING."""
+    if write is None:
+        return _NOTHING
+    for name, value in write.values.items():
+        if name.lower() == field.lower():
+            return value
+    return _NOTHING
+
+
+def _changed_since(write: PendingWrite | None, sf_modified: datetime | None) -> bool:
+    """Whether Salesforce's record changed after the unacknowledged write read it (unknown: yes)."""
+    if write is None:
+        return False
+    return write.seen_modstamp is None or sf_modified is None or sf_modified > write.seen_modstamp
 
 
 def latest_modstamp(current: dict | None) -> datetime | None:

@@ -84,6 +84,7 @@ class PushItem:
     agreed: dict[str, Any] = field(default_factory=dict)  # values both sides already hold
     sent: dict[str, Any] = field(default_factory=dict)  # column -> the value written
     forced: bool = False  # the platform's values override Salesforce's (no conflict check)
+    seen_modstamp: datetime | None = None  # Salesforce's latest modstamp read by the conflict check
 
     @property
     def record_id(self) -> int:
@@ -420,9 +421,12 @@ class Pusher:
             self._fail_all(section, to_check, exc, ack, result)
             failed = {i.record_id for i in to_check}
             return [i for i in items if i.record_id not in failed]
+        unacknowledged = self.store.pending_writes(section, [i.record_id for i in to_check])
         for item in to_check:
-            decision = conflicts.decide(section, item.row, item.columns, current.get(item.target_id),
-                                        item.changed_at)
+            record = current.get(item.target_id)
+            item.seen_modstamp = conflicts.latest_modstamp(record)
+            decision = conflicts.decide(section, item.row, item.columns, record, item.changed_at,
+                                        unacknowledged.get(item.record_id))
             item.columns = decision.send
             item.agreed = decision.agreed
             if decision.take:
@@ -472,6 +476,8 @@ class Pusher:
             creates_.append(item)
         for item in items:
             item.sent = {c: item.row.get(c) for c in item.columns}
+        if updates:  # kept until acknowledged: a run that dies after the write leaves them to the next push
+            self.store.start_writes([(i.claim, i.body, i.seen_modstamp) for i in updates if i.claim], at=utc_now())
         use_bulk = len(items) > self.defaults.push_bulk_threshold
         result.apis.add("bulk" if use_bulk else "rest")
         create_op = "upsert" if key_field else "create"
