@@ -22,7 +22,8 @@ from crm_sync.settings.schema import BASE_SUFFIX
 MIGRATIONS = {1: "internal tables: schema_version, sync_cursor, partition_cursor, sync_log, "
                  "landing_manifest, outbox",
               2: "per-field sync state: <column>__base columns, out_of_scope_at, push_claim",
-              3: "push_claim: an update's values and the modstamp it saw, kept until acknowledged"}
+              3: "push_claim: an update's values and the modstamp it saw, kept until acknowledged; "
+                 "system_changed_at on model tables"}
 
 
 class SchemaVersionError(RuntimeError):

@@ -144,7 +144,7 @@ class _ApplySql:
     - a column with a base b: Salesforce changed it when incoming <> b, the platform when current <> b.
       Only Salesforce changed it: take incoming. Only the platform: keep current (it is sent). Both, to the
       same value: agreed. Both, differently: the section's conflict rule (newest_wins compares Salesforce's
-      modstamp with the platform's last write). The base becomes incoming whenever Salesforce changed it,
+      modstamp with the platform's last change of that field). The base becomes incoming whenever Salesforce changed it,
       so a platform value that won stays "changed" and is sent, and one that lost equals its base again.
     `updated_at` (the platform's own last write) stays put while the platform still has unsent columns.
     """
@@ -171,14 +171,19 @@ class _ApplySql:
     def _base(self, column: str) -> str:
         return f"t.{self.q(base_column(column))}"
 
-    def salesforce_wins(self) -> str:
-        """True when both sides changed a column and the section's rule gives it to Salesforce."""
+    def salesforce_wins(self, column: str) -> str:
+        """True when both sides changed `column` and the section's rule gives it to Salesforce.
+
+        `newest_wins` compares Salesforce's modstamp with the platform's last change of that field: the
+        newest outbox row naming it (a user edit), else the last `system` write, else the row's updated_at.
+        """
         if self.conflict is ConflictRule.SALESFORCE_WINS:
             return "1 = 1"
         if self.conflict is ConflictRule.PLATFORM_WINS:
             return "1 = 0"
+        named = f"'%\"{column}\"%'"  # changed_columns is a JSON list of snake_case column names
         latest_edit = ("COALESCE((SELECT MAX(o.created_at) FROM outbox o WHERE o.model = :model "
-                       "AND o.record_id = t.id), t.updated_at)")
+                       f"AND o.record_id = t.id AND o.changed_columns LIKE {named}), t.system_changed_at, t.updated_at)")
         return f"s.{self.active} > {latest_edit}"
 
     def platform_changed(self, column: str) -> str:
@@ -198,7 +203,7 @@ class _ApplySql:
             return s
         return (f"CASE WHEN NOT ({self.platform_changed(column)}) THEN {s} "
                 f"WHEN NOT ({self.salesforce_changed(column)}) THEN {t} "
-                f"WHEN {self.salesforce_wins()} THEN {s} ELSE {t} END")
+                f"WHEN {self.salesforce_wins(column)} THEN {s} ELSE {t} END")
 
     def merged_base(self, column: str) -> str:
         return (f"CASE WHEN {self.salesforce_changed(column)} OR NOT ({self.platform_changed(column)}) "
@@ -228,7 +233,7 @@ class _ApplySql:
     def conflicts(self, column: str) -> str:
         """The conflicting values of one column among the rows to update, and who wins each."""
         return (f"SELECT t.id, s.salesforce_id, {self._col('t', column)}, {self._col('s', column)}, "
-                f"CASE WHEN {self.salesforce_wins()} THEN 'salesforce' ELSE 'platform' END "
+                f"CASE WHEN {self.salesforce_wins(column)} THEN 'salesforce' ELSE 'platform' END "
                 f"FROM {self.s} AS s JOIN {self.t} AS t ON t.salesforce_id = s.salesforce_id "
                 f"WHERE s.action IN ('update', 'kept') AND {self.conflicting(column)}")
 
@@ -322,6 +327,8 @@ def write_record(conn: Connection, schema: PlatformSchema, section: Section, val
     if row.get("deleted") and "deleted_at" not in row:
         row["deleted_at"] = utc_now()
     row.update(origin=origin, updated_at=utc_now())
+    if origin == "system":
+        row["system_changed_at"] = row["updated_at"]
     if record_id is None:
         return conn.execute(table.insert().values(**row).returning(table.c.id)).scalar_one()
     result = conn.execute(table.update().where(table.c.id == record_id).values(**row))

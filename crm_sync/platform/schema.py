@@ -4,7 +4,7 @@ and one table per model of the sync sections.
 A model table holds: `id` (platform id, never reused: AUTOINCREMENT on SQLite, a sequence on Postgres),
 `salesforce_id` (unique, NULL until the record exists in Salesforce), one column per mapped field, the
 Salesforce modstamps, `origin` (who wrote the row last: user, system or salesforce; it decides only *when*
-a change is sent), `updated_at`, `deleted`/`deleted_at` (rows are marked, never removed by a Salesforce
+a change is sent), `updated_at`, `system_changed_at` (the last `system` write), `deleted`/`deleted_at` (rows are marked, never removed by a Salesforce
 delete), `out_of_scope_at` (set while the Salesforce record no longer matches the section's filter),
 `sync_status`/`sync_error` (the last send outcome of the record), and for every column that can be sent
 its **base** `<column>__base`: the value both sides last agreed on, written when a receive applies it and
@@ -171,6 +171,9 @@ def model_table(metadata: sa.MetaData, section: Section, dialect_name: str) -> s
         sa.Column("sf_sent_modstamp", UTCDateTime()),
         sa.Column("origin", sa.Text, nullable=False, server_default="user"),
         sa.Column("updated_at", UTCDateTime(), nullable=False, server_default=now),
+        # The last `system` write (write_record sets it): the platform side of a conflict for a field a
+        # system write changed; a user write's time per field is its outbox row's.
+        sa.Column("system_changed_at", UTCDateTime()),
         sa.Column("deleted", sa.Boolean, nullable=False, server_default=sa.false()),
         sa.Column("deleted_at", UTCDateTime()),
         sa.Column("out_of_scope_at", UTCDateTime()),

@@ -20,7 +20,7 @@ from crm_sync.settings.soql_check import condition_problem
 # Columns every model table has; a mapping may not use them.
 RESERVED_COLUMNS = frozenset({
     "id", "salesforce_id", "sf_last_modified", "sf_system_modstamp", "sf_sent_modstamp", "origin", "updated_at",
-    "deleted", "deleted_at", "sync_status", "sync_error", "out_of_scope_at",
+    "deleted", "deleted_at", "sync_status", "sync_error", "out_of_scope_at", "system_changed_at",
 })
 # Each sent column keeps the value both sides last agreed on in `<column>__base` (see platform/schema.py).
 BASE_SUFFIX = "__base"

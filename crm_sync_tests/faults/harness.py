@@ -183,6 +183,8 @@ class FaultSuite:
         self.changes: dict[str, Counter] = {PLATFORM: Counter(), SALESFORCE: Counter()}
         self.kills: Counter = Counter()
         self.run_counts: Counter = Counter()
+        self.timeline: list[tuple[datetime, datetime, str]] = []  # (started, ended, what) of every run, real time
+        self.burst = 0  # runs so far: platform edits with the same count had no sync between them
         self.run_errors: list[str] = []
         self.clock_log: list[str] = []
         self.live = False  # org clock == real clock: sleep between the sides' edits so their order is clear
@@ -327,6 +329,7 @@ class FaultSuite:
     def sync(self, kind: str, kill: runs.Kill | None = None) -> runs.RunOutcome:
         """One run (tick | push | nightly) in a child process, killed as `kill` says."""
         self.store.engine.dispose()
+        self.burst += 1
         return runs.run_in_child(kind, self.context(), kill, self.work_dir)
 
     def later(self, minutes: float) -> None:
@@ -342,7 +345,11 @@ class FaultSuite:
             else:
                 kill = runs.Kill(seconds=self.rng.uniform(0.05, 1.5))
         self.store.engine.dispose()  # the child must not share the parent's connections
+        started = datetime.now(UTC)
+        self.burst += 1
         outcome = runs.run_in_child(kind, self.context(), kill, self.work_dir)
+        self.timeline.append((started, datetime.now(UTC), f"run {kind} kill={outcome.killed or kill or '-'} "
+                                                          f"{outcome.counts} {(outcome.error or '')[:80]}"))
         self.run_counts[kind] += 1
         if outcome.killed is not None:
             self.kills[f"{kind} {outcome.killed.point or 'timer'}"] += 1
@@ -558,7 +565,8 @@ class FaultSuite:
                       for c in columns}
             edit_record(self.store, model, {c: v[0] for c, v in values.items()},
                         actor=f"{operation}:fault-suite", record_id=truth.platform_id)
-            self._record(truth, PLATFORM, values, operation)
+            types = self.rules[model].columns
+            self._record(truth, PLATFORM, values, operation, before={c: normalize(row.get(c), types[c]) for c in columns})
 
     def _kept_out(self, truth: RecordTruth) -> bool:
         """A record the send rules keep out on purpose (an end user without an email, or sharing one):
@@ -601,11 +609,13 @@ class FaultSuite:
                 values[column] = value
         return values
 
-    def _record(self, truth: RecordTruth, side: str, values: dict[str, tuple[Any, Any]], kind: str) -> None:
+    def _record(self, truth: RecordTruth, side: str, values: dict[str, tuple[Any, Any]], kind: str, *,
+                before: dict[str, Any] | None = None) -> None:
         real = datetime.now(UTC)
         at = real + self.org_offset if side == SALESFORCE else real
         types = self.rules[truth.model].columns
-        truth.write(side, {c: normalize(v[0], types[c]) for c, v in values.items()}, at, kind, real)
+        truth.write(side, {c: normalize(v[0], types[c]) for c, v in values.items()}, at, kind, real,
+                    burst=self.burst if side == PLATFORM else None, before=before)
         self.changes[side][kind] += 1
         self.round_edited[side].add(id(truth))
 
@@ -686,10 +696,15 @@ class FaultSuite:
         truth = next((t for t in self.truths.get(finding.model, []) if t.name == finding.record), None)
         lines = []
         if truth is not None:
-            for w in sorted(truth.writes, key=lambda w: w.order):
-                mark = "*" if w.column == finding.column else " "
-                lines.append(f"{mark} {w.order:%H:%M:%S.%f} {w.side} {w.kind} {w.column}={w.value!r} "
-                             f"(stamp {w.at:%Y-%m-%d %H:%M:%S.%f})")
+            events = [(w.order, f"{'*' if w.column == finding.column else ' '} {w.order:%H:%M:%S.%f} {w.side} "
+                                f"{w.kind} {w.column}={w.value!r} (stamp {w.at:%Y-%m-%d %H:%M:%S.%f})")
+                      for w in truth.writes]
+            if truth.writes:
+                first = min(w.order for w in truth.writes) - timedelta(seconds=5)
+                last = max(w.order for w in truth.writes) + timedelta(seconds=60)
+                events += [(start, f"  {start:%H:%M:%S.%f}-{end:%H:%M:%S.%f} {what}")
+                           for start, end, what in self.timeline if first <= start <= last]
+            lines.extend(text for _, text in sorted(events))
             needles = [n for n in (truth.salesforce_id, str(truth.platform_id) if truth.platform_id else None) if n]
             schema = self.store.schema
             with self.store.engine.connect() as conn:

@@ -11,6 +11,10 @@ platform edits, the org's clock for Salesforce edits: the times the product itse
   same write), `platform_wins` / `salesforce_wins` that side. Writes closer than `tie` are both
   acceptable, and so is Salesforce's value when Salesforce changed the record (any field) after the
   platform's write, because Salesforce says when a record changed, never which field;
+- changed and changed back by the platform with no sync in between (a "burst" of edits that ends on the
+  value the field had before it): that is no change at all against the last-agreed base (the merge rule
+  compares values, not edits), so the expectation without those writes is acceptable too (when the value
+  before the burst was itself unsent, the burst's time may still date the change: both are acceptable);
 - a send-only field: the platform's last value (not checked before the platform writes it: the receive
   never fills it); a receive-only field: whatever Salesforce holds.
 
@@ -79,6 +83,7 @@ class Write:
     at: datetime  # the side's own stamp (the org's clock may be shifted)
     kind: str  # user | system | person | api | automation | create
     real: datetime | None = None  # when the harness made it (one clock for both sides); None: same as `at`
+    burst: int | None = None  # platform writes: the harness's count of runs so far (no sync between equal ones)
 
     @property
     def order(self) -> datetime:
@@ -98,15 +103,28 @@ class RecordTruth:
     deleted: bool = False
     ever_deleted: bool = False
     created_by: str | None = None
+    burst_start: dict[tuple[str, int], Any] = field(default_factory=dict)  # (column, burst) -> value before it
+    reverted: set[tuple[str, int]] = field(default_factory=set)  # bursts that ended where they started
 
     @property
     def name(self) -> str:
         return self.salesforce_id or (f"token {self.token}" if self.token else f"platform id {self.platform_id}")
 
     def write(self, side: str, values: dict[str, Any], at: datetime, kind: str,
-              real: datetime | None = None) -> None:
+              real: datetime | None = None, *, burst: int | None = None,
+              before: dict[str, Any] | None = None) -> None:
+        """Record writes; for platform writes with a `burst`, `before` holds each column's value before
+        this write, so a burst that returns a field to its value before the burst is known as reverted."""
         for column, value in values.items():
-            self.writes.append(Write(side, column, value, at, kind, real))
+            self.writes.append(Write(side, column, value, at, kind, real, burst))
+            if burst is None or before is None or column not in before:
+                continue
+            key = (column, burst)
+            self.burst_start.setdefault(key, before[column])
+            if value == self.burst_start[key]:
+                self.reverted.add(key)
+            else:
+                self.reverted.discard(key)
 
     def last(self, side: str, column: str) -> Write | None:
         found = [w for w in self.writes if w.side == side and w.column == column]
@@ -190,9 +208,26 @@ def _jsonable(value: Any) -> Any:
 def expected_values(truth: RecordTruth, column: str, rules: ModelRules, *,
                     tie: timedelta = DEFAULT_TIE) -> set | None:
     """The acceptable end values of one field (None: any, as long as both sides agree)."""
+    expected = _expected(truth, truth.writes, column, rules, tie)
+    mine = truth.last(PLATFORM, column)
+    if mine is None or mine.burst is None or (column, mine.burst) not in truth.reverted or expected is None \
+            or expected is UNCHECKED:
+        return expected
+    without = [w for w in truth.writes if not (w.side == PLATFORM and w.column == column and w.burst == mine.burst)]
+    alternative = _expected(truth, without, column, rules, tie)
+    return expected if alternative is None or alternative is UNCHECKED else expected | alternative
+
+
+def _last(writes: list[Write], side: str, column: str) -> Write | None:
+    found = [w for w in writes if w.side == side and w.column == column]
+    return max(found, key=lambda w: w.order) if found else None
+
+
+def _expected(truth: RecordTruth, writes: list[Write], column: str, rules: ModelRules,
+              tie: timedelta) -> set | None:
     if column in rules.receive_only:
         return None
-    mine, theirs = truth.last(PLATFORM, column), truth.last(SALESFORCE, column)
+    mine, theirs = _last(writes, PLATFORM, column), _last(writes, SALESFORCE, column)
     start = {truth.initial[column]} if column in truth.initial else None  # a create that left it unset: any
     if column in rules.send_only:  # the platform owns it: nothing to hold before the platform writes it
         return {mine.value} if mine else UNCHECKED
@@ -213,7 +248,7 @@ def expected_values(truth: RecordTruth, column: str, rules: ModelRules, *,
         return {theirs.value, later.value}
     if mine.at < theirs.at:
         return {theirs.value, later.value}
-    record_changed_later = any(w.side == SALESFORCE and w.at > mine.at + tie for w in truth.writes)
+    record_changed_later = any(w.side == SALESFORCE and w.at > mine.at + tie for w in writes)
     return {mine.value, later.value, *([theirs.value] if record_changed_later else [])}
 
 

@@ -154,6 +154,33 @@ def push_killed_after_its_write_then_salesforce_restores_the_agreed_value(suite:
     return [company]
 
 
+def _system_title_then_newer_salesforce_title_then_user_phone(suite: FaultSuite, number: int) -> RecordTruth:
+    contact = _record(suite, "end_user", number)
+    suite.platform_edit(contact, {"title": f"system title {number}"}, actor="system")
+    time.sleep(ONE_CLOCK_TICK)
+    suite.salesforce_edit(contact, {"title": f"salesforce title {number}"})  # newer than the system write
+    time.sleep(ONE_CLOCK_TICK)
+    suite.platform_edit(contact, {"phone": f"+1 555 010{number}"})  # a user edit of another field, newest
+    time.sleep(ONE_CLOCK_TICK)
+    return contact
+
+
+def newest_wins_at_receive_compares_the_fields_own_change_time(suite: FaultSuite) -> list[RecordTruth]:
+    """Found by bench/faults.py: the receive took the record's newest platform edit (the phone) as the time
+    of the title's system write, and the older system title won over Salesforce's newer one."""
+    contact = _system_title_then_newer_salesforce_title_then_user_phone(suite, 0)
+    suite.sync("tick")
+    suite.sync("push")
+    return [contact]
+
+
+def newest_wins_at_push_compares_the_fields_own_change_time(suite: FaultSuite) -> list[RecordTruth]:
+    """The same at push time: the phone's outbox row dated the title's change too."""
+    contact = _system_title_then_newer_salesforce_title_then_user_phone(suite, 1)
+    suite.sync("push")
+    return [contact]
+
+
 SCENARIOS = {f.__name__: f for f in (
     defect_3_salesforce_edit_of_another_field_reverts_a_platform_edit,
     defect_5_system_edit_reverted_by_a_receive_and_never_sent,
@@ -163,6 +190,8 @@ SCENARIOS = {f.__name__: f for f in (
     defects_8_and_17_contact_created_by_a_killed_push_gets_a_second_row,
     defect_6_task_created_by_a_killed_push_is_created_twice,
     push_killed_after_its_write_then_salesforce_restores_the_agreed_value,
+    newest_wins_at_receive_compares_the_fields_own_change_time,
+    newest_wins_at_push_compares_the_fields_own_change_time,
 )}
 
 

@@ -158,3 +158,17 @@ def test_send_only_fields_hold_the_platform_value_once_it_wrote_one() -> None:
 ])
 def test_normalize_makes_platform_and_salesforce_forms_comparable(value, field_type, expected) -> None:
     assert normalize(value, field_type) == expected
+
+
+def test_a_platform_edit_changed_back_before_any_sync_may_count_as_no_change() -> None:
+    truth = _truth()
+    truth.write(SALESFORCE, {"phone": "2"}, T0, "person")
+    truth.write(PLATFORM, {"phone": "9"}, T0 + timedelta(seconds=10), "user", burst=4, before={"phone": "1"})
+    truth.write(PLATFORM, {"phone": "1"}, T0 + timedelta(seconds=11), "user", burst=4, before={"phone": "9"})
+    assert expected_values(truth, "phone", RULES) == {"1", "2"}
+
+    synced_between = _truth()
+    synced_between.write(SALESFORCE, {"phone": "2"}, T0, "person")
+    synced_between.write(PLATFORM, {"phone": "9"}, T0 + timedelta(seconds=10), "user", burst=4, before={"phone": "1"})
+    synced_between.write(PLATFORM, {"phone": "1"}, T0 + timedelta(seconds=11), "user", burst=5, before={"phone": "9"})
+    assert expected_values(synced_between, "phone", RULES) == {"1"}

@@ -6,8 +6,8 @@ platform changed (current <> base):
 - Salesforce still holds the base: only the platform changed it: it is sent;
 - Salesforce already holds the platform's value: both agree: nothing is sent, the base moves;
 - Salesforce holds a third value: both changed it. A one-way (send-only) field: the platform owns it.
-  A two-way field: the section's `conflict` rule: `newest_wins` (default) compares the platform change's
-  time with Salesforce's latest modstamp (SystemModstamp too, so an automation's change counts);
+  A two-way field: the section's `conflict` rule: `newest_wins` (default) compares the time the platform
+  changed that field (its outbox row, else the last system write) with Salesforce's latest modstamp (SystemModstamp too, so an automation's change counts);
   `platform_wins` / `salesforce_wins` always pick that side.
 After a push that died between its write and its acknowledgement (its values kept in the claim, see
 platform/claims.py), the base may be stale: Salesforce holding the values that push wrote means it
@@ -21,7 +21,7 @@ Different fields of one record never conflict: only fields both sides changed ar
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -86,9 +86,11 @@ def read_current(client: SalesforceClient, obj: str, ids: Sequence[str], fields:
 
 
 def decide(section: Section, row: dict[str, Any], columns: Sequence[str], current: dict | None,
-           changed_at: datetime | None, unacknowledged: PendingWrite | None = None) -> Decision:
-    """Which of `columns` (the platform's changes) to send, given Salesforce's current record (None: not read)
-    and an earlier push's write of the record that was never acknowledged (None: there is none)."""
+           changed_at: Mapping[str, datetime | None] | datetime | None,
+           unacknowledged: PendingWrite | None = None) -> Decision:
+    """Which of `columns` (the platform's changes) to send, given Salesforce's current record (None: not read),
+    when the platform changed each column (or one time for all), and an earlier push's write of the record
+    that was never acknowledged (None: there is none)."""
     decision = Decision(send=[], take={}, agreed={}, overwrites=[])
     sf_modified = latest_modstamp(current)
     for column in columns:
@@ -108,7 +110,8 @@ def decide(section: Section, row: dict[str, Any], columns: Sequence[str], curren
         if holds_base and not (written is not _NOTHING and _changed_since(unacknowledged, sf_modified)):
             decision.send.append(column)
             continue
-        winner, reason = _winner(section, section.direction_of(mapping), changed_at, sf_modified)
+        when = changed_at.get(column) if isinstance(changed_at, Mapping) else changed_at
+        winner, reason = _winner(section, section.direction_of(mapping), when, sf_modified)
         decision.overwrites.append(Overwrite(row["id"], row.get("salesforce_id") or "", column, mapping.salesforce,
                                              _jsonable(row.get(column)), theirs, winner, reason))
         if winner == "platform":

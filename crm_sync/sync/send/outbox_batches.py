@@ -23,7 +23,8 @@ class PendingChange:
     record_id: int
     entry_ids: list[int] = field(default_factory=list)
     changed_columns: list[str] = field(default_factory=list)
-    changed_at: datetime | None = None  # the newest row's time: the platform side of a conflict
+    changed_at: datetime | None = None  # the newest row's time
+    column_times: dict[str, datetime] = field(default_factory=dict)  # per column, its newest row's time
     attempts: int = 0
 
     def add(self, entry: OutboxEntry) -> None:
@@ -31,6 +32,8 @@ class PendingChange:
         for column in entry.changed_columns:
             if column not in self.changed_columns:
                 self.changed_columns.append(column)
+            if column not in self.column_times or entry.created_at > self.column_times[column]:
+                self.column_times[column] = entry.created_at
         if self.changed_at is None or entry.created_at > self.changed_at:
             self.changed_at = entry.created_at
         self.attempts = max(self.attempts, entry.attempts)

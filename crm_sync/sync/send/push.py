@@ -85,6 +85,13 @@ class PushItem:
     sent: dict[str, Any] = field(default_factory=dict)  # column -> the value written
     forced: bool = False  # the platform's values override Salesforce's (no conflict check)
     seen_modstamp: datetime | None = None  # Salesforce's latest modstamp read by the conflict check
+    column_times: dict[str, datetime] = field(default_factory=dict)  # a user edit's time, per column
+
+    def changed_at_of(self, column: str) -> datetime | None:
+        """When the platform last changed `column`: its outbox row, else the last system write, else the
+        record's newest change."""
+        return (self.column_times.get(column) or self.row.get("system_changed_at") or self.changed_at
+                or self.row.get("updated_at"))
 
     @property
     def record_id(self) -> int:
@@ -229,7 +236,7 @@ class Pusher:
                         change = changes[record_id]
                         row = rows.get(record_id)
                         item = PushItem(row or {"id": record_id}, [], list(change.entry_ids), change.changed_at,
-                                        claim=claim)
+                                        claim=claim, column_times=dict(change.column_times))
                         if row is None:
                             missing.append(item)
                             continue
@@ -425,7 +432,8 @@ class Pusher:
         for item in to_check:
             record = current.get(item.target_id)
             item.seen_modstamp = conflicts.latest_modstamp(record)
-            decision = conflicts.decide(section, item.row, item.columns, record, item.changed_at,
+            decision = conflicts.decide(section, item.row, item.columns, record,
+                                        {c: item.changed_at_of(c) for c in item.columns},
                                         unacknowledged.get(item.record_id))
             item.columns = decision.send
             item.agreed = decision.agreed

@@ -90,3 +90,22 @@ def test_an_automation_change_after_a_platform_edit_is_not_overwritten_by_it(
     assert sf_records(client, "Contact", f"Id = '{contact_id}'", "Title")[0]["Title"] == f"Flow {marker}"
     assert store.get_record("end_user", record_id=record_id)["title"] == f"Flow {marker}"
     assert _logged_with(store, f"Platform {marker}", f"Flow {marker}")  # the overwritten value is in the log
+
+
+def test_a_field_changed_and_changed_back_before_the_push_is_no_change(
+        client: SalesforceClient, store: PlatformStore, admin: SandboxAdmin, marker: str) -> None:
+    """The merge compares values with the last-agreed base, not edits: a user who sets a field and sets it
+    back before anything is sent changed nothing, so a Salesforce edit of that field made meanwhile stands
+    (and is not logged as overwritten); the documented rule the fault suite's oracle follows."""
+    contact_id, record_id = _received(client, store, "Contact", "Title != null")
+    agreed = store.get_record("end_user", record_id=record_id)["title"]
+    admin.update_record("Contact", contact_id, {"Title": f"Salesforce {marker}"})
+    edit_record(store, "end_user", {"title": f"Platform {marker}"}, actor="user", record_id=record_id)
+    edit_record(store, "end_user", {"title": agreed}, actor="user", record_id=record_id)  # and back
+    push_changes(client, store)
+    receive_recent(client, store, "Contact")
+
+    in_sf = sf_records(client, "Contact", f"Id = '{contact_id}'", "Title")[0]
+    row = store.get_record("end_user", record_id=record_id)
+    assert in_sf["Title"] == row["title"] == f"Salesforce {marker}"
+    assert not _logged_with(store, f"Salesforce {marker}")
