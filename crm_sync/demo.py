@@ -33,6 +33,7 @@ from crm_sync.salesforce.client import SalesforceClient
 from crm_sync.sandbox.process import running_sandbox
 from crm_sync.settings import SECTIONS_ENV, default_sections_path, load_settings
 from crm_sync.sync.health.alerts import UI_URL_ENV
+from crm_sync.sync.health.alerts import ui_url as alert_ui_url
 from crm_sync.sync.mapping import with_filter
 from crm_sync.sync.windows import HISTORY_START
 
@@ -211,11 +212,12 @@ def ui_dagster_command(port: int) -> list[str]:
     return [sys.executable, "-m", "dagster", "dev", "-m", "crm_sync.definitions", "-h", "127.0.0.1", "-p", str(port)]
 
 
-def ui_header(ui_url: str, sandbox_url: str, log: Path, dagster_home: str | None) -> list[str]:
+def ui_header(ui_url: str, sandbox_url: str, log: Path, dagster_home: str | None, alert_base: str) -> list[str]:
     """What `crm-sync ui` prints before it starts: where everything is and how to stop it (a few lines)."""
     home = dagster_home or "a temporary one (set DAGSTER_HOME to keep runs and schedules)"
     return [f"Dagster UI:      {ui_url}  (starting; the next line says when it answers)",
             f"Sandbox org:     {sandbox_url}",
+            f"Alert links:     {alert_base}/runs/<run id>  (${UI_URL_ENV})",
             f"Dagster home:    {home}",
             f"Dagster's log:   {log}  (webserver, daemon and code server output; `tail -f` it to follow)",
             "Another shell:   eval \"$(crm-sync sandbox-env)\"  sets what `crm-sync status` needs",
@@ -269,7 +271,7 @@ def ui_command(port: int, sandbox_port: int) -> None:
     with running_sandbox(root / "sandbox", records=0, seed=1, timeout=900, port=sandbox_port) as info:
         _prepare_environment(info.env(), root)
         os.environ.setdefault(UI_URL_ENV, url)  # alert links point at this UI
-        for line in ui_header(url, info.instance_url, log, os.environ.get("DAGSTER_HOME")):
+        for line in ui_header(url, info.instance_url, log, os.environ.get("DAGSTER_HOME"), alert_ui_url()):
             click.echo(line)
         with open(log, "a", encoding="utf-8") as out:
             out.write(f"--- crm-sync ui {datetime.now(UTC).isoformat(timespec='seconds')}: "

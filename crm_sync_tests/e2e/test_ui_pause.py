@@ -119,6 +119,7 @@ def test_make_ui_prints_a_short_header_and_sends_dagster_dev_to_the_log_it_names
     assert len(lines) <= 10, terminal
     assert f"Dagster UI:      {make_ui.url}" in terminal
     assert f"https://127.0.0.1:{make_ui.sandbox_port}" in terminal
+    assert f"Alert links:     {make_ui.url}/runs/" in terminal  # what dagster dev's alerts sensor is given
     assert f"Dagster's log:   {make_ui.dagster_log}" in terminal
     assert "Ctrl-C" in terminal and lines[-1] == f"Ready: open {make_ui.url}"
     assert not any(word in terminal for word in ("dagster-webserver", "dagster.daemon", "Warning", "INFO"))
