@@ -271,15 +271,18 @@ def ui_command(port: int, sandbox_port: int) -> None:
     with running_sandbox(root / "sandbox", records=0, seed=1, timeout=900, port=sandbox_port) as info:
         _prepare_environment(info.env(), root)
         os.environ.setdefault(UI_URL_ENV, url)  # alert links point at this UI
+        PlatformStore().close()  # the platform's tables exist before the outbox sensor's first tick reads them
         for line in ui_header(url, info.instance_url, log, os.environ.get("DAGSTER_HOME"), alert_ui_url()):
             click.echo(line)
+        # Our own handlers, also where SIGINT came in ignored (a background job of a script): Ctrl-C and
+        # `kill` stop everything, and dagster dev starts with SIGINT at its default, so it can be stopped.
+        previous = {sig: signal.signal(sig, _interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
         with open(log, "a", encoding="utf-8") as out:
             out.write(f"--- crm-sync ui {datetime.now(UTC).isoformat(timespec='seconds')}: "
                       f"{' '.join(ui_dagster_command(port))}\n")
             out.flush()
             process = subprocess.Popen(ui_dagster_command(port), stdout=out, stderr=subprocess.STDOUT,
                                        stdin=subprocess.DEVNULL, start_new_session=True)
-        previous = signal.signal(signal.SIGTERM, _interrupt)  # `kill` stops it as Ctrl-C does
         try:
             if wait_for_ui(url, process):
                 click.echo(f"Ready: open {url}")
@@ -291,7 +294,8 @@ def ui_command(port: int, sandbox_port: int) -> None:
             click.echo("Stopping...")
         finally:
             _stop_dagster(process)
-            signal.signal(signal.SIGTERM, previous)
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
         if process.returncode not in (0, -signal.SIGINT, 130):
             click.echo(f"dagster dev exited with {process.returncode}; the end of {log}:\n{_log_tail(log)}",
                        err=True)
