@@ -3,7 +3,9 @@
 The demo starts the local Salesforce org (seeded on first start), runs a full fetch (`receive_range` over
 every partition, one run) on the Dagster instance in $DAGSTER_HOME with a progress bar per section (Dagster's
 own output goes to a log file it names), prints per section Salesforce's count next to the platform's, and
-exits non-zero when they differ. The data stays in place; `crm-sync ui` starts the same sandbox again with the Dagster UI and daemon.
+exits non-zero when they differ. The data stays in place; `crm-sync ui` starts the same sandbox again with
+the Dagster UI and daemon, printing a short header (addresses, log file, how to stop) while dagster dev's
+own output goes to a log file.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -20,6 +23,7 @@ from pathlib import Path
 
 import click
 import dagster as dg
+import requests
 
 from crm_sync.console import SectionProgress, dagster_output_to
 from crm_sync.platform import PlatformStore
@@ -29,6 +33,7 @@ from crm_sync.salesforce.client import SalesforceClient
 from crm_sync.sandbox.process import running_sandbox
 from crm_sync.settings import SECTIONS_ENV, default_sections_path, load_settings
 from crm_sync.sync.health.alerts import UI_URL_ENV
+from crm_sync.sync.health.alerts import ui_url as alert_ui_url
 from crm_sync.sync.mapping import with_filter
 from crm_sync.sync.windows import HISTORY_START
 
@@ -38,6 +43,9 @@ DEFAULT_DEMO_RECORDS = 50_000
 DEMO_SECTIONS = "sections.yaml"
 DEMO_DAILY_PARTITIONS = 2  # days before the first demo that get their own partition (plus today's)
 DAGSTER_LOG = "demo-dagster.log"
+UI_DAGSTER_LOG = "ui-dagster.log"
+UI_START_TIMEOUT_S = 300.0
+UI_STOP_TIMEOUT_S = 30.0
 RANGE_START_TAG = "dagster/asset_partition_range_start"
 RANGE_END_TAG = "dagster/asset_partition_range_end"
 
@@ -204,16 +212,91 @@ def ui_dagster_command(port: int) -> list[str]:
     return [sys.executable, "-m", "dagster", "dev", "-m", "crm_sync.definitions", "-h", "127.0.0.1", "-p", str(port)]
 
 
+def ui_header(ui_url: str, sandbox_url: str, log: Path, dagster_home: str | None, alert_base: str) -> list[str]:
+    """What `crm-sync ui` prints before it starts: where everything is and how to stop it (a few lines)."""
+    home = dagster_home or "a temporary one (set DAGSTER_HOME to keep runs and schedules)"
+    return [f"Dagster UI:      {ui_url}  (starting; the next line says when it answers)",
+            f"Sandbox org:     {sandbox_url}",
+            f"Alert links:     {alert_base}/runs/<run id>  (${UI_URL_ENV})",
+            f"Dagster home:    {home}",
+            f"Dagster's log:   {log}  (webserver, daemon and code server output; `tail -f` it to follow)",
+            "Another shell:   eval \"$(crm-sync sandbox-env)\"  sets what `crm-sync status` needs",
+            "Stop:            Ctrl-C (stops the UI, the daemon and the sandbox)"]
+
+
+def wait_for_ui(url: str, process: subprocess.Popen, timeout: float = UI_START_TIMEOUT_S) -> bool:
+    """True once the webserver answers at `url`; False when `process` exits first or `timeout` passes."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and process.poll() is None:
+        with contextlib.suppress(requests.RequestException):
+            if requests.get(f"{url}/server_info", timeout=2).ok:
+                return True
+        time.sleep(0.5)
+    return False
+
+
+def _log_tail(log: Path, lines: int = 15) -> str:
+    return "\n".join(log.read_text(encoding="utf-8", errors="replace").splitlines()[-lines:])
+
+
+def _stop_dagster(process: subprocess.Popen) -> None:
+    """One SIGINT: dagster dev then shuts its webserver, daemon and code server down; SIGKILL if it hangs.
+    (dagster dev runs in its own session, so a Ctrl-C reaches it only through here, once.)"""
+    if process.poll() is None:
+        process.send_signal(signal.SIGINT)
+    try:
+        process.wait(UI_STOP_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 @click.command("ui")
 @click.option("--port", type=int, default=3000, show_default=True, help="port of the Dagster UI")
 @SANDBOX_PORT_OPTION
 def ui_command(port: int, sandbox_port: int) -> None:
-    """Start the sandbox org and the Dagster UI + daemon (dagster dev) against the embedded instance."""
+    """Start the sandbox org and the Dagster UI + daemon (dagster dev) against the embedded instance.
+
+    The terminal shows a short header (the UI's address, the sandbox, where Dagster's output goes, how to
+    stop) and a line when the UI answers; dagster dev's own output goes to $CRM_SYNC_DATA/ui-dagster.log.
+    """
     root = data_dir().resolve()
+    url = f"http://127.0.0.1:{port}"
+    log = root / UI_DAGSTER_LOG
+    click.echo(f"Starting the sandbox org in {root / 'sandbox'} and the Dagster UI...")
     with running_sandbox(root / "sandbox", records=0, seed=1, timeout=900, port=sandbox_port) as info:
         _prepare_environment(info.env(), root)
-        os.environ.setdefault(UI_URL_ENV, f"http://127.0.0.1:{port}")  # alert links point at this UI
-        click.echo(f"Sandbox at {info.instance_url}; Dagster UI on http://127.0.0.1:{port} (Ctrl-C stops both)")
-        click.echo("In another shell, `eval \"$(crm-sync sandbox-env)\"` sets what `crm-sync status` needs.")
-        with contextlib.suppress(KeyboardInterrupt):
-            subprocess.run(ui_dagster_command(port), check=False)
+        os.environ.setdefault(UI_URL_ENV, url)  # alert links point at this UI
+        PlatformStore().close()  # the platform's tables exist before the outbox sensor's first tick reads them
+        for line in ui_header(url, info.instance_url, log, os.environ.get("DAGSTER_HOME"), alert_ui_url()):
+            click.echo(line)
+        # Our own handlers, also where SIGINT came in ignored (a background job of a script): Ctrl-C and
+        # `kill` stop everything, and dagster dev starts with SIGINT at its default, so it can be stopped.
+        previous = {sig: signal.signal(sig, _interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
+        with open(log, "a", encoding="utf-8") as out:
+            out.write(f"--- crm-sync ui {datetime.now(UTC).isoformat(timespec='seconds')}: "
+                      f"{' '.join(ui_dagster_command(port))}\n")
+            out.flush()
+            process = subprocess.Popen(ui_dagster_command(port), stdout=out, stderr=subprocess.STDOUT,
+                                       stdin=subprocess.DEVNULL, start_new_session=True)
+        try:
+            if wait_for_ui(url, process):
+                click.echo(f"Ready: open {url}")
+            elif process.poll() is None:
+                click.echo(f"The UI has not answered within {UI_START_TIMEOUT_S:.0f} s; see {log}")
+            if process.poll() is None:
+                process.wait()
+        except KeyboardInterrupt:
+            click.echo("Stopping...")
+        finally:
+            _stop_dagster(process)
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+        if process.returncode not in (0, -signal.SIGINT, 130):
+            click.echo(f"dagster dev exited with {process.returncode}; the end of {log}:\n{_log_tail(log)}",
+                       err=True)
+            raise SystemExit(1)

@@ -5,6 +5,10 @@ variable is set as `dagster.EnvVar("SALESFORCE_...")`: Dagster resolves it at ru
 of run config, and the UI's resource page shows the variable's name, never its value. A field left unset
 (None) is still read from its variable when the client is built. (An unset EnvVar fails the run in
 Dagster, which is why a variable that is not set at load time is not made an EnvVar.)
+
+Inside Dagster (a run, a sensor or schedule evaluation) the resource is a fresh copy set up for that
+execution: `get_client()` then hands every step of it the same client, so a run of nine assets logs in and
+describes each object once, as a plain-Python sync does; the client is closed at the execution's end.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import os
 from collections.abc import Mapping
 
 import dagster as dg
+from pydantic import PrivateAttr
 
 from crm_sync.salesforce.client import SalesforceClient
 from crm_sync.salesforce.config import ENV_VARS, SECRET_FIELDS, SalesforceConfig
@@ -33,6 +38,9 @@ class SalesforceResource(dg.ConfigurableResource):
     max_attempts: int = 5
     retry_base_delay: float = 0.5
     timeout_seconds: float = 120.0
+
+    _shared: bool = PrivateAttr(default=False)  # set up by Dagster for one execution
+    _client: SalesforceClient | None = PrivateAttr(default=None)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **fields: object) -> SalesforceResource:
@@ -55,6 +63,20 @@ class SalesforceResource(dg.ConfigurableResource):
             timeout_seconds=self.timeout_seconds,
         )
 
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        self._shared = True
+
+    def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
+        if self._client is not None:
+            self._client.close()
+        self._client = None
+
     def get_client(self) -> SalesforceClient:
-        """A new SalesforceClient (logs in on its first call)."""
-        return SalesforceClient(self.salesforce_config())
+        """The execution's one SalesforceClient (created, logging in on its first call, at the first request)
+        when Dagster set this resource up; a new client on each call when the resource is used directly.
+        API-call counts stay per step: callers take differences of `client.api_calls`."""
+        if not self._shared:
+            return SalesforceClient(self.salesforce_config())
+        if self._client is None:
+            self._client = SalesforceClient(self.salesforce_config())
+        return self._client

@@ -25,6 +25,9 @@ from crm_sync.settings.validation import (
 
 SECTIONS_ENV = "CRM_SYNC_SECTIONS"
 TOP_LEVEL_KEYS = ("sections", "defaults")
+# libyaml's safe loader parses the sections file ~10x faster than the pure-Python one (every run, tick and
+# check reads it); the same YAML, the same errors with their marks.
+SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 def default_sections_path() -> Path:
@@ -53,7 +56,7 @@ def load_settings(path: str | Path | None = None) -> Settings:
 def parse_settings(text: str, source: str = "<string>") -> Settings:
     """Validate the YAML text of a sections file; `source` names it in errors."""
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=SAFE_LOADER)  # noqa: S506  (a safe loader: libyaml's when present)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""

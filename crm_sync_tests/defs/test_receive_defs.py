@@ -111,6 +111,8 @@ def test_full_fetch_is_one_action_that_backfills_every_partition_of_every_receiv
     defs = build_definitions(crm_env)
     job = defs.resolve_job_def("full_fetch")
     assert job.partitions_def is None  # nothing to pick in the launcher, so nothing to pick wrong
+    assert "every partition" in job.description and "no partition to choose" in job.description
+    assert "For EVERY partition, launch `full_fetch`" in defs.resolve_job_def("receive_range").description
     with dg.instance_for_test() as instance:
         assert job.execute_in_process(instance=instance).success
         [backfill] = instance.get_backfills()

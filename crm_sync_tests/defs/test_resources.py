@@ -7,7 +7,8 @@ from dagster._core.remote_representation.external_data import RepositorySnap, Re
 from dagster._serdes import serialize_value
 
 from crm_sync.definitions import build_definitions
-from crm_sync.defs.resources import default_resources
+from crm_sync.defs.resources import PlatformResource, default_resources
+from crm_sync.salesforce.resource import SalesforceResource
 from crm_sync.sandbox.process import SandboxInfo
 from crm_sync.settings import Settings
 
@@ -35,3 +36,31 @@ def test_a_variable_unset_at_load_is_no_envvar_so_runs_do_not_fail_on_it(monkeyp
     assert resources["salesforce"].security_token is None
     assert resources["salesforce"].username == dg.EnvVar("SALESFORCE_USERNAME")
     assert resources["platform"].sections_path == ""
+
+
+def test_the_steps_of_one_run_share_one_client_one_store_and_one_sections_read(crm_env: Settings) -> None:
+    seen: list[tuple[object, ...]] = []
+
+    def use(salesforce: SalesforceResource, platform: PlatformResource) -> None:
+        client, store = salesforce.get_client(), platform.open_store()
+        with store:  # as the receive assets use it: closing returns connections, the store stays usable
+            assert store.count_records(crm_env.receiving_sections()[0].model) >= 0
+        seen.append((client, store, platform.settings()))
+
+    @dg.asset
+    def first(salesforce: SalesforceResource, platform: PlatformResource) -> None:
+        use(salesforce, platform)
+
+    @dg.asset(deps=[first])
+    def second(salesforce: SalesforceResource, platform: PlatformResource) -> None:
+        use(salesforce, platform)
+
+    resources = default_resources()
+    assert dg.materialize([first, second], resources=resources).success
+    assert dg.materialize([first], resources=resources).success
+    (client, store, settings), again, next_run = seen
+    assert again[0] is client and again[1] is store and again[2] is settings
+    assert next_run[0] is not client and next_run[1] is not store  # nothing outlives its run (describe cache)
+    assert store.settings == crm_env
+    direct = SalesforceResource()  # used outside Dagster (its fields read SALESFORCE_* when unset)
+    assert direct.get_client() is not direct.get_client()

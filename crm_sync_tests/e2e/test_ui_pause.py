@@ -12,6 +12,7 @@ import os
 import shlex
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +21,7 @@ import pytest
 import requests
 from playwright.sync_api import Locator, Page, expect, sync_playwright
 
+from crm_sync.demo import UI_DAGSTER_LOG
 from crm_sync.sync.health.pause import DEFAULT_LOCATION_NAME
 from crm_sync_tests.e2e.test_ui import (
     ARTIFACTS,
@@ -41,7 +43,8 @@ UI_TIMEOUT_MS = 60_000
 class MakeUi:
     url: str
     env: dict[str, str]
-    log: Path
+    log: Path  # what `crm-sync ui` prints on the terminal
+    dagster_log: Path  # where it sends dagster dev's output
     sandbox_port: int
 
     def crm_sync(self, *args: str) -> str:
@@ -70,7 +73,7 @@ def make_ui(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MakeUi]:
     try:
         url = f"http://127.0.0.1:{port}"
         _wait_for_ui(url, process, log)
-        yield MakeUi(url, env, log, sandbox_port)
+        yield MakeUi(url, env, log, base / "data" / UI_DAGSTER_LOG, sandbox_port)
     finally:
         _stop(process)
 
@@ -104,7 +107,25 @@ def _toggle(page: Page, kind: str, name: str) -> Locator:
 
 def test_make_ui_serves_the_location_pause_acts_on_without_an_instance_warning(make_ui: MakeUi) -> None:
     assert _location_names(make_ui.url) == [DEFAULT_LOCATION_NAME]
-    assert "Found a dagster instance configuration" not in make_ui.log.read_text()
+    assert "Found a dagster instance configuration" not in make_ui.dagster_log.read_text()
+
+
+def test_make_ui_prints_a_short_header_and_sends_dagster_dev_to_the_log_it_names(make_ui: MakeUi) -> None:
+    deadline = time.monotonic() + 30  # the "Ready" line follows the UI's first answer
+    while "Ready: open" not in make_ui.log.read_text() and time.monotonic() < deadline:
+        time.sleep(0.5)
+    terminal = make_ui.log.read_text()
+    lines = terminal.splitlines()
+    assert len(lines) <= 10, terminal
+    assert f"Dagster UI:      {make_ui.url}" in terminal
+    assert f"https://127.0.0.1:{make_ui.sandbox_port}" in terminal
+    assert f"Alert links:     {make_ui.url}/runs/" in terminal  # what dagster dev's alerts sensor is given
+    assert f"Dagster's log:   {make_ui.dagster_log}" in terminal
+    assert "Ctrl-C" in terminal and lines[-1] == f"Ready: open {make_ui.url}"
+    assert not any(word in terminal for word in ("dagster-webserver", "dagster.daemon", "Warning", "INFO"))
+    written = make_ui.dagster_log.read_text()
+    assert "Launching Dagster services" in written and f"Serving dagster-webserver on {make_ui.url}" in written
+    assert "caught an error" not in written  # a fresh data dir: the outbox sensor finds the platform's tables
 
 
 def test_pause_and_resume_flip_the_toggles_the_ui_shows(make_ui: MakeUi, page: Page) -> None:
