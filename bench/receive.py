@@ -72,6 +72,7 @@ def fetch(backend: str, sandbox_dir: str, work: str) -> dict:
                                                "seconds": round(time.perf_counter() - section_start, 2)}
             seconds = time.perf_counter() - started
             calls = client.api_calls.total
+            by_purpose = client.api_calls.snapshot().by_purpose
             sections = settings.receiving_sections()
             before = client.api_calls.total
             plan = plan_tick(client, store, sections, modstamp_field="LastModifiedDate")
@@ -80,6 +81,7 @@ def fetch(backend: str, sandbox_dir: str, work: str) -> dict:
                 "records_per_second": round(fetched / seconds), "api_calls": calls,
                 "records_per_api_call": round(fetched / max(calls, 1)),
                 "peak_memory_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+                "api_calls_by_purpose": dict(sorted(by_purpose.items())),
                 "idle_tick_api_calls": idle_calls, "idle_tick_found_changes": not plan.empty,
                 "sections": per_section}
     finally:
@@ -104,7 +106,7 @@ def raw_bulk_download(sandbox_dir: str) -> dict:
         job = bulk.create_query_job(client.transport, query, include_deleted=True, obj=section.object)
         info = bulk.wait_for_job(client.transport, "query", job, obj=section.object)
         records += int(info.get("numberRecordsProcessed") or 0)
-        for data in bulk.iter_result_pages(client.transport, job["id"], max_records=100_000, obj=section.object):
+        for data in bulk.iter_result_pages(client.transport, job["id"], max_records=load_settings().defaults.bulk_page_records, obj=section.object):
             downloaded += len(data)
     seconds = time.perf_counter() - started
     return {"records": records, "seconds": round(seconds, 2), "records_per_second": round(records / seconds),

@@ -18,7 +18,8 @@ from datetime import UTC, date, datetime
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
-from crm_sync.salesforce.errors import BulkJobFailed, BulkJobTimeout, SalesforceSchemaError
+from crm_sync.salesforce import csv_stream
+from crm_sync.salesforce.errors import BulkJobFailed, BulkJobTimeout
 from crm_sync.salesforce.results import RecordResult
 from crm_sync.salesforce.transport import Transport
 
@@ -33,6 +34,7 @@ NULL_VALUE = "#N/A"  # Bulk API's way to set a field to null
 
 # A conservative rate at which a query job prepares its results (Salesforce and the sandbox are faster).
 BULK_RECORDS_PER_SECOND = 150_000
+LEARN_MIN_RECORDS = 10_000  # a smaller job says little about the rate (its time is mostly latency)
 
 
 def wait_for_job(
@@ -51,9 +53,11 @@ def wait_for_job(
     is an API call, so a large job is not asked about before it can be done.
     """
     config = transport.config
-    interval = config.bulk_poll_interval
+    first_wait = min(max(first_wait, 0.0), config.bulk_poll_max_interval)
+    # after a long first wait the job is nearly done: later polls are spaced in proportion, not from scratch
+    interval = max(config.bulk_poll_interval, first_wait / 2)
     if first_wait > 0 and job.get("state") not in DONE_STATES:
-        sleep(min(first_wait, config.bulk_poll_max_interval))
+        sleep(first_wait)
     started = clock()
     info = job
     while info.get("state") not in DONE_STATES:
@@ -97,6 +101,28 @@ def iter_result_pages(transport: Transport, job_id: str, *, max_records: int, ob
             return
 
 
+def iter_result_tables(transport: Transport, job_id: str, schema: pa.Schema, *, max_records: int,
+                       page_rows: int, obj: str | None) -> Iterator[pa.Table]:
+    """The rows of a completed query job as tables of at most `page_rows` rows, each results request
+    (up to `max_records` records, one API call) parsed while it streams in (see csv_stream)."""
+    locator: str | None = None
+    while True:
+        params: dict[str, object] = {"maxRecords": max_records}
+        if locator:
+            params["locator"] = locator
+        response = transport.request("GET", f"jobs/query/{job_id}/results", params=params,
+                                     headers={"Accept": "text/csv"}, purpose="bulk_query_results", obj=obj,
+                                     stream=True)
+        try:
+            yield from csv_stream.iter_tables(response.iter_content(chunk_size=1 << 20), schema,
+                                              page_rows=page_rows)
+        finally:
+            response.close()
+        locator = response.headers.get("Sforce-Locator")
+        if not locator or locator == "null":
+            return
+
+
 def csv_to_table(data: bytes, schema: pa.Schema) -> pa.Table:
     """A results page (CSV with a header row of select-list paths) as a table of `schema`.
 
@@ -105,36 +131,10 @@ def csv_to_table(data: bytes, schema: pa.Schema) -> pa.Table:
     """
     if not data.strip():
         return schema.empty_table()
-    header = next(csv.reader([data.split(b"\n", 1)[0].decode("utf-8-sig").rstrip("\r")]))
-    by_lower = {f.name.lower(): f for f in schema}
-    types: dict[str, pa.DataType] = {}
-    for column in header:
-        field = by_lower.get(column.lower())
-        if field is None:
-            raise SalesforceSchemaError(f"Bulk result column {column!r} was not selected")
-        types[column] = pa.string() if _needs_text_parse(field.type) else field.type
-    table = pacsv.read_csv(
-        io.BytesIO(data),
-        read_options=pacsv.ReadOptions(use_threads=False),
-        parse_options=pacsv.ParseOptions(newlines_in_values=True),
-        convert_options=pacsv.ConvertOptions(column_types=types, strings_can_be_null=True,
-                                             quoted_strings_can_be_null=True, null_values=[""],
-                                             true_values=["true", "True", "TRUE"],
-                                             false_values=["false", "False", "FALSE"]),
-    )
-    columns = {name.lower(): table.column(name) for name in table.column_names}
-    arrays = []
-    for field in schema:
-        column = columns.get(field.name.lower())
-        if column is None:
-            raise SalesforceSchemaError(f"Bulk result lacks column {field.name!r}")
-        arrays.append(column.cast(field.type) if column.type != field.type else column)
-    return pa.Table.from_arrays(arrays, schema=schema)
-
-
-def _needs_text_parse(arrow_type: pa.DataType) -> bool:
-    """Timestamps are read as text and cast, so every Salesforce datetime form (Z, +0000) is accepted."""
-    return pa.types.is_timestamp(arrow_type)
+    types = csv_stream.column_types(csv_stream.parse_header(data.split(b"\n", 1)[0]), schema)
+    read, parse, convert = csv_stream.options(types)
+    table = pacsv.read_csv(io.BytesIO(data), read_options=read, parse_options=parse, convert_options=convert)
+    return csv_stream.to_schema(table, schema)
 
 
 # --- ingest -------------------------------------------------------------------------------------
