@@ -20,7 +20,7 @@ import pyarrow.csv as pacsv
 
 from crm_sync.salesforce.errors import SalesforceSchemaError
 
-BLOCK_BYTES = 4 << 20  # pyarrow parses (and hands over) the stream in blocks of this size
+BLOCK_BYTES = 8 << 20  # pyarrow parses the stream in blocks of this size; one record must fit in one
 _TRUE = ["true", "True", "TRUE"]
 _FALSE = ["false", "False", "FALSE"]
 
@@ -51,12 +51,18 @@ class ChunkStream(io.RawIOBase):
         return self._buffer.split(b"\n", 1)[0]
 
     def readinto(self, target: bytearray | memoryview) -> int:  # type: ignore[override]
-        if not self._buffer:
-            self._buffer = self._next_chunk()
-        size = min(len(target), len(self._buffer))
-        target[:size] = self._buffer[:size]
-        self._buffer = self._buffer[size:]
-        return size
+        """Fill `target` whole unless the stream ends first (pyarrow takes a short read for a short block)."""
+        filled = 0
+        while filled < len(target):
+            if not self._buffer:
+                self._buffer = self._next_chunk()
+                if not self._buffer:
+                    break
+            size = min(len(target) - filled, len(self._buffer))
+            target[filled:filled + size] = self._buffer[:size]
+            self._buffer = self._buffer[size:]
+            filled += size
+        return filled
 
 
 def column_types(header: list[str], schema: pa.Schema) -> dict[str, pa.DataType]:
