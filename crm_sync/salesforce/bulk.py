@@ -11,15 +11,19 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
+import logging
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, date, datetime
 
 import pyarrow as pa
 import pyarrow.csv as pacsv
+import requests
+import urllib3
 
 from crm_sync.salesforce import csv_stream
-from crm_sync.salesforce.errors import BulkJobFailed, BulkJobTimeout
+from crm_sync.salesforce.errors import BulkJobFailed, BulkJobTimeout, SalesforceConnectionError
 from crm_sync.salesforce.results import RecordResult
 from crm_sync.salesforce.transport import Transport
 
@@ -27,6 +31,8 @@ DONE_STATES = {"JobComplete", "Failed", "Aborted"}
 INGEST_OPERATIONS = {"insert", "update", "upsert", "delete", "hardDelete"}
 MAX_UPLOAD_BYTES = 90 * 1024 * 1024  # Salesforce accepts up to 100 MB of CSV per ingest job
 NULL_VALUE = "#N/A"  # Bulk API's way to set a field to null
+
+log = logging.getLogger(__name__)
 
 
 # --- polling ------------------------------------------------------------------------------------
@@ -104,23 +110,52 @@ def iter_result_pages(transport: Transport, job_id: str, *, max_records: int, ob
 def iter_result_tables(transport: Transport, job_id: str, schema: pa.Schema, *, max_records: int,
                        page_rows: int, obj: str | None) -> Iterator[pa.Table]:
     """The rows of a completed query job as tables of at most `page_rows` rows, each results request
-    (up to `max_records` records, one API call) parsed while it streams in (see csv_stream)."""
+    (up to `max_records` records, one API call) parsed while it streams in (see csv_stream).
+
+    A body that breaks off is asked for again (another API call, at most `transport.config.max_attempts`
+    times in all) and resumed after the tables already handed out: the same locator gives the same rows
+    in the same order, so the tables fall on the same rows. No row is handed out twice or left out.
+    """
     locator: str | None = None
     while True:
         params: dict[str, object] = {"maxRecords": max_records}
         if locator:
             params["locator"] = locator
-        response = transport.request("GET", f"jobs/query/{job_id}/results", params=params,
-                                     headers={"Accept": "text/csv"}, purpose="bulk_query_results", obj=obj,
-                                     stream=True)
-        try:
-            yield from csv_stream.iter_tables(response.iter_content(chunk_size=1 << 20), schema,
-                                              page_rows=page_rows)
-        finally:
-            response.close()
+        handed_out = 0
+        for attempt in itertools.count(1):
+            response = transport.request("GET", f"jobs/query/{job_id}/results", params=params,
+                                         headers={"Accept": "text/csv"}, purpose="bulk_query_results", obj=obj,
+                                         stream=True)
+            broken: list[BaseException] = []
+            try:
+                tables = csv_stream.iter_tables(_body_chunks(response, broken), schema, page_rows=page_rows)
+                for number, table in enumerate(tables):
+                    if number >= handed_out:
+                        handed_out += 1
+                        yield table
+                break
+            except Exception as exc:
+                if not broken:
+                    raise
+                if attempt >= transport.config.max_attempts:
+                    raise SalesforceConnectionError(
+                        f"Bulk results of job {job_id} broke off {attempt} times: {broken[0]}") from exc
+                log.info("Bulk results of job %s broke off after %d page(s) (%s); asking again",
+                         job_id, handed_out, broken[0])
+            finally:
+                response.close()
         locator = response.headers.get("Sforce-Locator")
         if not locator or locator == "null":
             return
+
+
+def _body_chunks(response: requests.Response, broken: list[BaseException]) -> Iterator[bytes]:
+    """The response body in chunks; a connection that breaks off mid-body is noted in `broken`, then raised."""
+    try:
+        yield from response.iter_content(chunk_size=1 << 20)
+    except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
+        broken.append(exc)
+        raise
 
 
 def csv_to_table(data: bytes, schema: pa.Schema) -> pa.Table:
