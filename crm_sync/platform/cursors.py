@@ -71,14 +71,16 @@ def advance(conn: Connection, schema: PlatformSchema, section: str, modstamp_fie
     if update.partition_day is None:
         return
     part = schema.partition_cursor
-    stmt = dialect.insert(part, name).values(_partition_rows(section, modstamp_field, update, now))
+    stmt = dialect.insert(part, name)
     newer = stmt.excluded.window_end >= part.c.window_end
+    # executemany over one compiled statement: a range of years closes hundreds of days at once, and one
+    # multi-VALUES statement would be compiled afresh (thousands of bind parameters) every time
     conn.execute(stmt.on_conflict_do_update(
         index_elements=[part.c.section, part.c.modstamp_field, part.c.day],
         set_={"window_start": sa.case((newer, stmt.excluded.window_start), else_=part.c.window_start),
               "window_end": sa.case((newer, stmt.excluded.window_end), else_=part.c.window_end),
               "applied_at": stmt.excluded.applied_at},
-    ))
+    ), _partition_rows(section, modstamp_field, update, now))
 
 
 def _partition_rows(section: str, modstamp_field: str, update: CursorUpdate, now: datetime) -> list[dict]:

@@ -104,13 +104,18 @@ def apply_page(
     conn.execute(sa.text(sql.classify_existing()), model)
     conn.execute(sa.text(sql.classify_new()))
     by_action = dict(conn.execute(sa.text(f"SELECT action, COUNT(*) FROM {sql.s} GROUP BY action")).all())
-    overwrites = [(column, row) for column in sql.merged
+    # A statement whose action no staged row has would change nothing: it is not run (on a large model
+    # table a join that finds nothing still costs a scan, e.g. the rewrite of a page of new records).
+    has = {action for action, count in by_action.items() if count}
+    overwrites = [(column, row) for column in sql.merged if has & {"update", "kept"}
                   for row in conn.execute(sa.text(sql.conflicts(column)), model)]
 
     now = sa.bindparam("now", utc_now(), type_=UTCDateTime())
-    conn.execute(sa.text(sql.rewrite()).bindparams(now), model)
-    conn.execute(sa.text(sql.touch()), model)
-    inserted = conn.execute(sa.text(sql.insert()).bindparams(now)).rowcount
+    if has & {"update", "delete"}:
+        conn.execute(sa.text(sql.rewrite()).bindparams(now), model)
+    if has & {"touch", "kept"}:
+        conn.execute(sa.text(sql.touch()), model)
+    inserted = conn.execute(sa.text(sql.insert()).bindparams(now)).rowcount if "insert" in has else 0
     for column, (record_id, salesforce_id, platform_value, salesforce_value, winner) in overwrites:
         sync_log.log_event(conn, schema, CONFLICT_EVENT, section=section.object, details={
             "record_id": record_id, "salesforce_id": salesforce_id, "column": column,

@@ -11,14 +11,19 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
+import logging
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, date, datetime
 
 import pyarrow as pa
 import pyarrow.csv as pacsv
+import requests
+import urllib3
 
-from crm_sync.salesforce.errors import BulkJobFailed, BulkJobTimeout, SalesforceSchemaError
+from crm_sync.salesforce import csv_stream
+from crm_sync.salesforce.errors import BulkJobFailed, BulkJobTimeout, SalesforceConnectionError
 from crm_sync.salesforce.results import RecordResult
 from crm_sync.salesforce.transport import Transport
 
@@ -27,12 +32,15 @@ INGEST_OPERATIONS = {"insert", "update", "upsert", "delete", "hardDelete"}
 MAX_UPLOAD_BYTES = 90 * 1024 * 1024  # Salesforce accepts up to 100 MB of CSV per ingest job
 NULL_VALUE = "#N/A"  # Bulk API's way to set a field to null
 
+log = logging.getLogger(__name__)
+
 
 # --- polling ------------------------------------------------------------------------------------
 
 
 # A conservative rate at which a query job prepares its results (Salesforce and the sandbox are faster).
 BULK_RECORDS_PER_SECOND = 150_000
+LEARN_MIN_RECORDS = 10_000  # a smaller job says little about the rate (its time is mostly latency)
 
 
 def wait_for_job(
@@ -51,9 +59,11 @@ def wait_for_job(
     is an API call, so a large job is not asked about before it can be done.
     """
     config = transport.config
-    interval = config.bulk_poll_interval
+    first_wait = min(max(first_wait, 0.0), config.bulk_poll_max_interval)
+    # after a long first wait the job is nearly done: later polls are spaced in proportion, not from scratch
+    interval = max(config.bulk_poll_interval, first_wait / 2)
     if first_wait > 0 and job.get("state") not in DONE_STATES:
-        sleep(min(first_wait, config.bulk_poll_max_interval))
+        sleep(first_wait)
     started = clock()
     info = job
     while info.get("state") not in DONE_STATES:
@@ -97,6 +107,57 @@ def iter_result_pages(transport: Transport, job_id: str, *, max_records: int, ob
             return
 
 
+def iter_result_tables(transport: Transport, job_id: str, schema: pa.Schema, *, max_records: int,
+                       page_rows: int, obj: str | None) -> Iterator[pa.Table]:
+    """The rows of a completed query job as tables of at most `page_rows` rows, each results request
+    (up to `max_records` records, one API call) parsed while it streams in (see csv_stream).
+
+    A body that breaks off is asked for again (another API call, at most `transport.config.max_attempts`
+    times in all) and resumed after the tables already handed out: the same locator gives the same rows
+    in the same order, so the tables fall on the same rows. No row is handed out twice or left out.
+    """
+    locator: str | None = None
+    while True:
+        params: dict[str, object] = {"maxRecords": max_records}
+        if locator:
+            params["locator"] = locator
+        handed_out = 0
+        for attempt in itertools.count(1):
+            response = transport.request("GET", f"jobs/query/{job_id}/results", params=params,
+                                         headers={"Accept": "text/csv"}, purpose="bulk_query_results", obj=obj,
+                                         stream=True)
+            broken: list[BaseException] = []
+            try:
+                tables = csv_stream.iter_tables(_body_chunks(response, broken), schema, page_rows=page_rows)
+                for number, table in enumerate(tables):
+                    if number >= handed_out:
+                        handed_out += 1
+                        yield table
+                break
+            except Exception as exc:
+                if not broken:
+                    raise
+                if attempt >= transport.config.max_attempts:
+                    raise SalesforceConnectionError(
+                        f"Bulk results of job {job_id} broke off {attempt} times: {broken[0]}") from exc
+                log.info("Bulk results of job %s broke off after %d page(s) (%s); asking again",
+                         job_id, handed_out, broken[0])
+            finally:
+                response.close()
+        locator = response.headers.get("Sforce-Locator")
+        if not locator or locator == "null":
+            return
+
+
+def _body_chunks(response: requests.Response, broken: list[BaseException]) -> Iterator[bytes]:
+    """The response body in chunks; a connection that breaks off mid-body is noted in `broken`, then raised."""
+    try:
+        yield from response.iter_content(chunk_size=1 << 20)
+    except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
+        broken.append(exc)
+        raise
+
+
 def csv_to_table(data: bytes, schema: pa.Schema) -> pa.Table:
     """A results page (CSV with a header row of select-list paths) as a table of `schema`.
 
@@ -105,36 +166,10 @@ def csv_to_table(data: bytes, schema: pa.Schema) -> pa.Table:
     """
     if not data.strip():
         return schema.empty_table()
-    header = next(csv.reader([data.split(b"\n", 1)[0].decode("utf-8-sig").rstrip("\r")]))
-    by_lower = {f.name.lower(): f for f in schema}
-    types: dict[str, pa.DataType] = {}
-    for column in header:
-        field = by_lower.get(column.lower())
-        if field is None:
-            raise SalesforceSchemaError(f"Bulk result column {column!r} was not selected")
-        types[column] = pa.string() if _needs_text_parse(field.type) else field.type
-    table = pacsv.read_csv(
-        io.BytesIO(data),
-        read_options=pacsv.ReadOptions(use_threads=False),
-        parse_options=pacsv.ParseOptions(newlines_in_values=True),
-        convert_options=pacsv.ConvertOptions(column_types=types, strings_can_be_null=True,
-                                             quoted_strings_can_be_null=True, null_values=[""],
-                                             true_values=["true", "True", "TRUE"],
-                                             false_values=["false", "False", "FALSE"]),
-    )
-    columns = {name.lower(): table.column(name) for name in table.column_names}
-    arrays = []
-    for field in schema:
-        column = columns.get(field.name.lower())
-        if column is None:
-            raise SalesforceSchemaError(f"Bulk result lacks column {field.name!r}")
-        arrays.append(column.cast(field.type) if column.type != field.type else column)
-    return pa.Table.from_arrays(arrays, schema=schema)
-
-
-def _needs_text_parse(arrow_type: pa.DataType) -> bool:
-    """Timestamps are read as text and cast, so every Salesforce datetime form (Z, +0000) is accepted."""
-    return pa.types.is_timestamp(arrow_type)
+    types = csv_stream.column_types(csv_stream.parse_header(data.split(b"\n", 1)[0]), schema)
+    read, parse, convert = csv_stream.options(types)
+    table = pacsv.read_csv(io.BytesIO(data), read_options=read, parse_options=parse, convert_options=convert)
+    return csv_stream.to_schema(table, schema)
 
 
 # --- ingest -------------------------------------------------------------------------------------

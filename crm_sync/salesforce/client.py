@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Literal
@@ -51,6 +52,7 @@ class SalesforceClient:
         self._sleep = sleep
         self._describes = DescribeCache(self._fetch_describe)
         self._describe_global: dict | None = None
+        self._bulk_rate = float(bulk.BULK_RECORDS_PER_SECOND)  # records/s a query job is prepared at (learned)
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides: object) -> SalesforceClient:
@@ -152,20 +154,66 @@ class SalesforceClient:
             for record in body.get("records", []):
                 yield {k: v for k, v in record.items() if k != "attributes"}
 
-    def bulk_query(self, query: str, *, include_deleted: bool = False, max_records: int = 50_000,
-                   expected_records: int = 0) -> Iterator[pa.Table]:
-        """A Bulk API 2.0 query job; each results page as a table with the same schema as query_pages.
+    def bulk_query(self, query: str, *, include_deleted: bool = False, max_records: int = 1_000_000,
+                   page_rows: int = 50_000, expected_records: int = 0) -> Iterator[pa.Table]:
+        """A Bulk API 2.0 query job; its rows as tables of at most `page_rows` rows, with the same schema
+        as query_pages (see bulk_query_parts)."""
+        return self.bulk_query_parts([query], include_deleted=include_deleted, max_records=max_records,
+                                     page_rows=page_rows, expected_records=expected_records)
 
-        `expected_records` (e.g. from a COUNT()) spaces the status polls: the first waits about as long as
-        the job needs at BULK_RECORDS_PER_SECOND, so a large job costs few poll calls.
+    def bulk_query_parts(self, queries: Sequence[str], *, include_deleted: bool = False,
+                         max_records: int = 1_000_000, page_rows: int = 50_000, expected_records: int = 0,
+                         in_flight: int = 2) -> Iterator[pa.Table]:
+        """One Bulk API 2.0 query job per query (parts of one query, e.g. Id ranges: same object, same
+        select list); the rows of each job in turn, as tables of at most `page_rows` rows.
+
+        Up to `in_flight` jobs exist at a time, so Salesforce prepares the next part while this one's rows
+        are read. Each results request asks for up to `max_records` records (one API call) and is parsed
+        while it streams in. `expected_records` (e.g. from a COUNT(), for all parts together) spaces the
+        status polls: the first waits about as long as the job needs at the rate this client last saw a
+        job prepared at (at first BULK_RECORDS_PER_SECOND), so a large job costs few poll calls.
         """
-        obj, _ = soql.parse_select(query)
-        schema = self.schema_for(query)
-        job = bulk.create_query_job(self.transport, query, include_deleted=include_deleted, obj=obj)
-        bulk.wait_for_job(self.transport, "query", job, obj=obj, sleep=self._sleep,
-                          first_wait=expected_records / bulk.BULK_RECORDS_PER_SECOND)
-        for data in bulk.iter_result_pages(self.transport, job["id"], max_records=max_records, obj=obj):
-            yield bulk.csv_to_table(data, schema)
+        if not queries:
+            return
+        if in_flight < 1:
+            raise ValueError(f"in_flight must be at least 1, not {in_flight}")
+        obj, _ = soql.parse_select(queries[0])
+        schema = self.schema_for(queries[0])
+        per_job = expected_records / len(queries)
+        jobs: deque[tuple[dict, float]] = deque()
+        waiting = iter(queries)
+        for query in waiting:
+            jobs.append((bulk.create_query_job(self.transport, query, include_deleted=include_deleted, obj=obj),
+                         time.monotonic()))
+            if len(jobs) >= in_flight:
+                break
+        while jobs:
+            job, created = jobs.popleft()
+            needed = per_job / self._bulk_rate - (time.monotonic() - created)
+            info = bulk.wait_for_job(self.transport, "query", job, obj=obj, sleep=self._sleep, first_wait=needed)
+            self._learn_bulk_rate(int(info.get("numberRecordsProcessed") or 0), time.monotonic() - created)
+            for query in waiting:  # the next part starts before this one's rows are read
+                jobs.append((bulk.create_query_job(self.transport, query, include_deleted=include_deleted,
+                                                   obj=obj), time.monotonic()))
+                break
+            yield from bulk.iter_result_tables(self.transport, job["id"], schema, max_records=max_records,
+                                               page_rows=page_rows, obj=obj)
+
+    def _learn_bulk_rate(self, records: int, seconds: float) -> None:
+        """Take the rate at which this org prepared a query job's results as the next first wait's guide:
+        a bit above the one seen (that one includes the wait's overshoot), so the guess can rise again."""
+        if records >= bulk.LEARN_MIN_RECORDS and seconds > 0:
+            self._bulk_rate = 1.25 * records / seconds
+
+    def id_bounds(self, obj: str, where: str | None = None, *, include_deleted: bool = False
+                  ) -> tuple[str, str] | None:
+        """The smallest and largest Id of the records matching `where` (one composite call); None for none."""
+        subrequests = [self.query_subrequest(reference, soql.select(obj, ["Id"], where, order_by=order, limit=1),
+                                             include_deleted=include_deleted)
+                       for reference, order in (("first", "Id ASC"), ("last", "Id DESC"))]
+        found = [(composite.answer_body(answer).get("records") or [{}])[0].get("Id")
+                 for answer in self.composite(subrequests)]
+        return (found[0], found[1]) if found and found[0] and found[1] else None
 
     def updated(self, obj: str, start: datetime, end: datetime) -> list[str]:
         """Ids of `obj` records updated in [start, end] (the `updated` resource; minute resolution)."""
@@ -186,9 +234,10 @@ class SalesforceClient:
 
     # --- composite ----------------------------------------------------------------------------
 
-    def query_subrequest(self, reference_id: str, query: str) -> dict:
+    def query_subrequest(self, reference_id: str, query: str, *, include_deleted: bool = False) -> dict:
         """A `/composite` sub-request running `query` (e.g. a COUNT() per object in one call)."""
-        url = f"{self.transport.data_path}/query?q={url_quote(query, safe='')}"
+        endpoint = "queryAll" if include_deleted else "query"
+        url = f"{self.transport.data_path}/{endpoint}?q={url_quote(query, safe='')}"
         return composite.subrequest("GET", url, reference_id)
 
     def composite(self, subrequests: list[dict], all_or_none: bool = False) -> list[dict]:

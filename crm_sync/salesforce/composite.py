@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from urllib.parse import quote as url_quote
 
+from crm_sync.salesforce.errors import SalesforceApiError
 from crm_sync.salesforce.results import RecordResult
 
 COLLECTION_SIZE = 200
@@ -65,3 +66,14 @@ def subrequest(method: str, url: str, reference_id: str, body: dict | None = Non
     if body is not None:
         request["body"] = body
     return request
+
+
+def answer_body(answer: dict) -> dict:
+    """The body of one `/composite` sub-answer; SalesforceApiError (with the sub-answer's error) when it failed."""
+    status = int(answer.get("httpStatusCode", 0))
+    body = answer.get("body")
+    if status >= 400 or not isinstance(body, dict):
+        error = body[0] if isinstance(body, list) and body else {}
+        raise SalesforceApiError(status, error.get("errorCode", "UNKNOWN"), error.get("message", str(body)),
+                                 error.get("fields", ()), purpose="composite")
+    return body

@@ -183,11 +183,13 @@ class Transport:
         data: bytes | str | None = None,
         headers: dict[str, str] | None = None,
         idempotent: bool | None = None,
+        stream: bool = False,
     ) -> requests.Response:
         """Send one logical request (with its retries); the response of status < 300, or raise.
 
         `idempotent` (default: every method but POST) says whether sending the request twice is safe; a
         request that is not is retried only when it certainly never left (a refused or timed-out connect).
+        `stream`: the body is read as the caller iterates it (the caller closes the response).
         """
         idempotent = method.upper() != "POST" if idempotent is None else idempotent
         attempt = 0
@@ -203,7 +205,7 @@ class Transport:
             try:
                 response = self.session.request(method, url, params=params, json=json, data=data,
                                                 headers=merged, timeout=self.config.timeout_seconds,
-                                                verify=self.config.ca_bundle or True)
+                                                verify=self.config.ca_bundle or True, stream=stream)
             except requests.exceptions.SSLError as exc:
                 raise self._tls_error(exc) from None
             except (requests.ConnectionError, requests.Timeout) as exc:

@@ -95,7 +95,7 @@ class SandboxAdmin:
 
     def add_fault(self, path: str, kind: str, count: int = 1, method: str | None = None) -> dict:
         """Fail the next `count` API requests whose path contains `path` with `kind` (503, 500, lock, expire, limit;
-        lost: carried out, the answer lost)."""
+        lost: carried out, the answer lost; cut: the answer's body breaks off half way)."""
         entry = {"path": path, "kind": kind, "count": count, "method": method}
         return self._call("POST", "faults", {"one_shots": [entry]})
 

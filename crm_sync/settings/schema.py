@@ -272,8 +272,17 @@ class SyncDefaults(_Strict):
     query_page_size: int = Field(default=2000, ge=200, le=2000, description="REST query batch size")
     bulk_threshold: int = Field(default=10_000, ge=1,
                                 description="a receive window with more records than this uses Bulk API 2.0")
-    bulk_page_records: int = Field(default=100_000, ge=1000, le=1_000_000,
-                                   description="records per Bulk API 2.0 results page (one API call each)")
+    bulk_page_records: int = Field(default=1_000_000, ge=1000, le=10_000_000,
+                                   description="records per Bulk API 2.0 results request (one API call each; "
+                                               "parsed as it streams, so memory does not grow with it)")
+    receive_page_records: int = Field(default=50_000, ge=1000, le=1_000_000,
+                                      description="records per landed and applied page of a Bulk receive")
+    bulk_range_records: int = Field(default=250_000, ge=10_000,
+                                    description="a Bulk receive of more records is split into Id ranges of "
+                                                "about this many records, one query job each")
+    bulk_jobs_in_flight: int = Field(default=2, ge=1, le=10,
+                                     description="query jobs of one Bulk receive that Salesforce prepares at "
+                                                 "once (the next range is ready while this one is read)")
     push_chunk_size: int = Field(default=200, ge=1, le=200, description="records per sObject Collections call")
     push_bulk_threshold: int = Field(default=2000, ge=1,
                                      description="a push with more records than this uses Bulk API 2.0 ingest")

@@ -24,7 +24,6 @@ from urllib.parse import urlencode
 from crm_sync.platform import PlatformStore
 from crm_sync.salesforce import composite, soql
 from crm_sync.salesforce.client import SalesforceClient
-from crm_sync.salesforce.errors import SalesforceApiError
 from crm_sync.settings import Section
 from crm_sync.sync.mapping import with_filter
 
@@ -110,10 +109,4 @@ def _total(answer: dict) -> int:
 
 
 def _body(answer: dict) -> dict:
-    status = int(answer.get("httpStatusCode", 0))
-    body = answer.get("body")
-    if status >= 400 or not isinstance(body, dict):
-        error = body[0] if isinstance(body, list) and body else {}
-        raise SalesforceApiError(status, error.get("errorCode", "UNKNOWN"), error.get("message", str(body)),
-                                 error.get("fields", ()), purpose="composite")
-    return body
+    return composite.answer_body(answer)

@@ -4,7 +4,10 @@ The flow of one window (the same for a scheduled tick, a partition, a backfill r
 1. one `COUNT()` over the window (queryAll, so deletes count) picks the API: REST pages up to the section's
    bulk threshold, one Bulk API 2.0 query job above it;
 2. every fetched page is landed as Parquet first, then applied in its own transaction (upsert by Id where the
-   incoming modstamp is newer; IsDeleted rows mark the platform record deleted);
+   incoming modstamp is newer; IsDeleted rows mark the platform record deleted); a Bulk receive streams
+   its results into pages of `receive_page_records` while the next pages download in a background thread,
+   and one above `bulk_range_records` runs as several jobs over Id ranges that together cover every Id once
+   (`bulk_jobs_in_flight` prepared at a time);
 3. the window's cursor is committed with the LAST page (a page is held back until the next one arrives), so a
    run broken between pages leaves the cursor where it was and the next run re-fetches the window; re-applied
    rows are no-ops because their modstamp is not newer.
@@ -24,7 +27,7 @@ from typing import Literal
 import pyarrow as pa
 
 from crm_sync.platform import ApplyCounts, CursorUpdate, PlatformStore
-from crm_sync.salesforce import soql
+from crm_sync.salesforce import id_ranges, soql
 from crm_sync.salesforce.client import SalesforceClient
 from crm_sync.settings import Section
 from crm_sync.sync.mapping import receive_fields, to_platform_page, with_filter
@@ -204,11 +207,29 @@ class Receiver:
                 cursor=cursor if is_last else None, landed_path=landed, links=links)
 
     def _fetch(self, section: Section, where: str, api: Api, expected: int) -> Iterator[pa.Table]:
-        query = soql.select(section.object, receive_fields(section), where)
-        if api == "bulk":
-            return self.client.bulk_query(query, include_deleted=True, max_records=self.defaults.bulk_page_records,
-                                          expected_records=expected)
-        return self.client.query_pages(query, include_deleted=True, batch_size=self.defaults.query_page_size)
+        fields = receive_fields(section)
+        if api == "rest":
+            return self.client.query_pages(soql.select(section.object, fields, where), include_deleted=True,
+                                           batch_size=self.defaults.query_page_size)
+        queries = [soql.select(section.object, fields, [where, part])
+                   for part in self._id_ranges(section, expected)] or [soql.select(section.object, fields, where)]
+        return self.client.bulk_query_parts(queries, include_deleted=True, max_records=self.defaults.bulk_page_records,
+                                            page_rows=self.defaults.receive_page_records, expected_records=expected,
+                                            in_flight=self.defaults.bulk_jobs_in_flight)
+
+    def _id_ranges(self, section: Section, expected: int) -> list[str]:
+        """Id-range conditions splitting a large Bulk receive into parts of about bulk_range_records
+        (one composite call for the Id bounds); none when the window is small enough for one job.
+
+        The bounds are the object's, not the window's: the ranges cover every Id whatever the bounds
+        (see id_ranges), and the object's are found from the Id index at once where a window's need a scan;
+        the price is less even parts when a window's records sit in a narrow band of Ids.
+        """
+        parts = -(-expected // self.defaults.bulk_range_records)
+        if parts < 2:
+            return []
+        bounds = self.client.id_bounds(section.object, include_deleted=True)
+        return id_ranges.conditions(id_ranges.split(*bounds, parts)) if bounds else []
 
     def replay_landed(self, section: Section, *, day: date | None = None) -> ApplyCounts:
         """Apply landed pages whose apply never committed, from Parquet, without any API call."""

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pyarrow as pa
 import pytest
 
-from crm_sync.salesforce import SalesforceClient, SalesforceSchemaError, soql
+from crm_sync.salesforce import SalesforceClient, SalesforceConnectionError, SalesforceSchemaError, soql
 from crm_sync.salesforce.describe import TIMESTAMP
 from crm_sync.sandbox.admin_client import SandboxAdmin
 
@@ -113,3 +113,22 @@ def test_limits_api_usage_and_call_counts_agree_with_the_org(
     assert fresh.api_calls.total == org["used"] - org_before  # every call counted, once
     assert fresh.api_calls.for_object("Contact") >= 2
     assert fresh.api_calls.logins == 1
+
+
+def test_bulk_results_that_break_off_are_asked_again_and_resumed(client: SalesforceClient,
+                                                                  sf_admin: SandboxAdmin) -> None:
+    query = soql.select("Contact", CONTACT_FIELDS, order_by="Id")
+    whole = pa.concat_tables(client.bulk_query(query, max_records=300, page_rows=70))
+    sf_admin.add_fault("/results", "cut", count=2)  # two results bodies break off half way
+    before = client.api_calls.snapshot()
+    resumed = list(client.bulk_query(query, max_records=300, page_rows=70))
+    spent = (client.api_calls.snapshot() - before).by_purpose
+    assert pa.concat_tables(resumed).equals(whole)  # no row twice, none missing, same order
+    assert spent["bulk_query_results"] == -(-whole.num_rows // 300) + 2  # each retry is an API call
+
+
+def test_bulk_results_that_keep_breaking_off_fail_named(make_client: ClientFactory, sf_admin: SandboxAdmin) -> None:
+    client = make_client(max_attempts=2)
+    sf_admin.add_fault("/results", "cut", count=2)
+    with pytest.raises(SalesforceConnectionError, match="broke off 2 times"):
+        list(client.bulk_query("SELECT Id, Name FROM Account"))

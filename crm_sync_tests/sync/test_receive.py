@@ -15,7 +15,7 @@ from crm_sync.settings import Section
 from crm_sync.sync.changes import find_changes
 from crm_sync.sync.receive import Receiver
 from crm_sync.sync.windows import Window
-from crm_sync_tests.sync.conftest import fast_settings, make_client, receive_all
+from crm_sync_tests.sync.conftest import all_history, fast_settings, make_client, receive_all
 from crm_sync_tests.sync.receive_helpers import mismatches, platform_rows
 
 
@@ -50,6 +50,24 @@ def test_bulk_path_gives_the_same_platform_as_rest(sandbox, client, platform_url
         for section in store.settings.enabled_sections():
             if section.receives:
                 assert mismatches(sandbox, store, section) == [], section.object
+
+
+def test_bulk_over_id_ranges_in_streamed_pages_gives_the_same_platform(sandbox, client, platform_url,
+                                                                       tmp_path) -> None:
+    # Contact as three Id-range jobs, two prepared at a time, each read in pages of 50 records
+    split = fast_settings(bulk_threshold=1, bulk_range_records=200, receive_page_records=50, bulk_jobs_in_flight=2)
+    section = split.section("Contact")
+    with PlatformStore(platform_url, split, landing_root=tmp_path / "landing") as store:
+        expected = client.count("Contact", include_deleted=True)
+        before = client.api_calls.snapshot()
+        result = Receiver(client, store).receive_window(section, all_history(), modstamp_field="LastModifiedDate")
+        spent = (client.api_calls.snapshot() - before).by_purpose
+        parts = -(-expected // 200)
+        assert result.api == "bulk" and result.fetched == expected
+        assert spent["bulk_query"] == parts and spent["bulk_query_results"] == parts and spent["composite"] == 1
+        assert result.pages >= -(-expected // 50)
+        assert mismatches(sandbox, store, section) == []
+        assert store.count_records(section) == expected  # no record twice, none missing
 
 
 def test_incremental_standard_takes_api_edits_not_automation(sandbox, receiver, store) -> None:

@@ -16,13 +16,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -98,7 +99,7 @@ async def api_entry(request: Request) -> Response:
             await asyncio.sleep(latency)
         if fault is not None:
             raise fault
-        answer_lost = org.faults.answer_lost(request.method, target)
+        answer_fault = org.faults.answer_fault(request.method, target)
         if _wants_xml(request):
             raise not_supported("XML (ask for application/json)")
         body = await request.body()
@@ -108,9 +109,11 @@ async def api_entry(request: Request) -> Response:
             instance_url=instance_url(request), headers=request.headers,
         )
         response = _to_response(await run_in_threadpool(API_ROUTER.dispatch, org, api_request))
-        if answer_lost:  # carried out, but the caller never hears so
+        if answer_fault == "lost":  # carried out, but the caller never hears so
             await asyncio.sleep(LOST_ANSWER_SECONDS)
             raise server_unavailable()
+        if answer_fault == "cut":
+            response = _cut_half_way(response)
     except SalesforceError as error:
         response = error_response(error)
     except Exception:
@@ -118,6 +121,33 @@ async def api_entry(request: Request) -> Response:
         response = error_response(unknown_exception())
     response.headers["Sforce-Limit-Info"] = org.usage.header()
     return response
+
+
+def _cut_half_way(response: Response) -> Response:
+    """The same answer, whose body stops half way through its Content-Length (the connection then closes)."""
+    if isinstance(response, StreamingResponse):
+        chunks = response.body_iterator
+    else:
+        body = bytes(response.body)
+
+        async def whole() -> AsyncIterator[bytes]:
+            yield body
+
+        chunks = whole()
+    limit = int(response.headers.get("content-length") or 0) // 2
+
+    async def cut() -> AsyncIterator[bytes]:
+        sent = 0
+        async for chunk in chunks:
+            chunk = bytes(chunk)
+            if sent + len(chunk) >= limit:
+                yield chunk[:max(0, limit - sent)]
+                raise ConnectionAbortedError("fault `cut`: the body breaks off")
+            sent += len(chunk)
+            yield chunk
+
+    headers = {k: v for k, v in response.headers.items()}
+    return StreamingResponse(cut(), status_code=response.status_code, headers=headers)
 
 
 async def unsupported_service(request: Request) -> Response:

@@ -8,7 +8,8 @@ One-shot faults are deterministic: "fail the next N requests whose path contains
 Kinds: `503` (SERVER_UNAVAILABLE), `500` (UNKNOWN_EXCEPTION), `lock` (UNABLE_TO_LOCK_ROW),
 `expire` (INVALID_SESSION_ID, the session itself stays valid), `limit` (REQUEST_LIMIT_EXCEEDED),
 and `lost`: the request IS carried out (its writes stay), but its answer is lost: held for
-`LOST_ANSWER_SECONDS`, then replaced by 503 SERVER_UNAVAILABLE (a client waiting less sees a timeout).
+`LOST_ANSWER_SECONDS`, then replaced by 503 SERVER_UNAVAILABLE (a client waiting less sees a timeout);
+`cut`: the answer starts, but its body breaks off half way (the connection closes early).
 """
 
 from __future__ import annotations
@@ -21,8 +22,8 @@ from datetime import datetime, timedelta
 from crm_sync.sandbox.errors import SalesforceError
 
 DEFAULT_SESSION_TTL_S = 7200.0
-ONE_SHOT_KINDS = ("503", "500", "lock", "expire", "limit", "lost")
-ANSWER_KINDS = ("lost",)  # kinds that let the request run and spoil its answer
+ONE_SHOT_KINDS = ("503", "500", "lock", "expire", "limit", "lost", "cut")
+ANSWER_KINDS = ("lost", "cut")  # kinds that let the request run and spoil its answer
 LOST_ANSWER_SECONDS = 3.0
 
 
@@ -188,10 +189,11 @@ class Faults:
                 return server_unavailable()
         return None
 
-    def answer_lost(self, method: str, target: str) -> bool:
-        """True when this request is to be carried out but its answer lost (a pending `lost` one-shot)."""
+    def answer_fault(self, method: str, target: str) -> str | None:
+        """The kind (`lost`, `cut`) of a pending one-shot that spoils this request's answer, or None."""
         with self._lock:
-            return self._take_one_shot(method, target, answer_kinds=True) is not None
+            fault = self._take_one_shot(method, target, answer_kinds=True)
+            return fault.kind if fault is not None else None
 
     def lock_error(self, record_id: str | None = None) -> SalesforceError | None:
         """UNABLE_TO_LOCK_ROW for one record write, drawn at rate_lock; else None."""
