@@ -44,15 +44,19 @@ def s3_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         while True:
             assert process.poll() is None, log.read_text()
             try:
-                requests.get(endpoint, timeout=1)
+                requests.get(endpoint, timeout=10)  # moto answers its first request slowly under load
                 break
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):
                 assert time.monotonic() < deadline, f"moto did not start: {log.read_text()}"
                 time.sleep(0.1)
         yield endpoint
     finally:
         process.terminate()
-        process.wait(15)
+        try:
+            process.wait(15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
 
 @pytest.fixture
