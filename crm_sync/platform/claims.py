@@ -58,13 +58,12 @@ def claim(conn: Connection, schema: PlatformSchema, model: str, record_ids: Iter
     if not ids:
         return {}
     until = now + timedelta(seconds=lease_seconds)
-    stmt = dialect.insert(table, conn.dialect.name).values(
-        [{"model": model, "record_id": i, "token": token, "fence": 1, "claimed_until": until} for i in ids])
+    stmt = dialect.insert(table, conn.dialect.name)
     free = sa.or_(table.c.claimed_until.is_(None), table.c.claimed_until < now, table.c.token == token)
-    conn.execute(stmt.on_conflict_do_update(
+    conn.execute(stmt.on_conflict_do_update(  # executemany: one compiled statement whatever the count
         index_elements=[table.c.model, table.c.record_id],
         set_={"token": stmt.excluded.token, "fence": table.c.fence + 1, "claimed_until": stmt.excluded.claimed_until},
-        where=free))
+        where=free), [{"model": model, "record_id": i, "token": token, "fence": 1, "claimed_until": until} for i in ids])
     rows = conn.execute(sa.select(table.c.record_id, table.c.fence).where(
         table.c.model == model, table.c.token == token, table.c.record_id.in_(ids)))
     return {record_id: Claim(model, record_id, token, fence) for record_id, fence in rows}
@@ -78,6 +77,22 @@ def holds(conn: Connection, schema: PlatformSchema, held: Claim, *, lock: bool =
     if lock and not dialect.is_sqlite(conn):
         query = query.with_for_update()
     return conn.execute(query).first() is not None
+
+
+def holding(conn: Connection, schema: PlatformSchema, model: str, held: Sequence[Claim], *,
+            lock: bool = True) -> set[int]:
+    """The record ids of `held` (claims of one model) that are still their record's current claim, in one
+    SELECT (those rows locked for the rest of the transaction, as in `holds`)."""
+    if not held:
+        return set()
+    table = schema.push_claim
+    wanted = {(c.record_id, c.token, c.fence) for c in held}
+    query = sa.select(table.c.record_id, table.c.token, table.c.fence).where(
+        table.c.model == model, table.c.record_id.in_(sorted({c.record_id for c in held}))
+    ).order_by(table.c.record_id)  # one lock order for every pusher
+    if lock and not dialect.is_sqlite(conn):
+        query = query.with_for_update()
+    return {record_id for record_id, token, fence in conn.execute(query) if (record_id, token, fence) in wanted}
 
 
 def renew(conn: Connection, schema: PlatformSchema, token: str, *, lease_seconds: int,
@@ -98,6 +113,22 @@ def start_create(conn: Connection, schema: PlatformSchema, held: Claim, *, key: 
         table.c.fence == held.fence,
     ).values(create_started_at=at, create_key=key,
              create_values=json.dumps(values, default=str, sort_keys=True))).rowcount == 1
+
+
+def start_creates(conn: Connection, schema: PlatformSchema, creates: Sequence[tuple[Claim, str | None, dict[str, Any]]],
+                  *, at: datetime) -> None:
+    """`start_create` for many records in one statement (executemany): (claim, key, values) each."""
+    if not creates:
+        return
+    table = schema.push_claim
+    stmt = table.update().where(
+        table.c.model == sa.bindparam("c_model"), table.c.record_id == sa.bindparam("c_record_id"),
+        table.c.token == sa.bindparam("c_token"), table.c.fence == sa.bindparam("c_fence"),
+    ).values(create_started_at=at, create_key=sa.bindparam("c_key"), create_values=sa.bindparam("c_values"))
+    conn.execute(stmt, [{"c_model": held.model, "c_record_id": held.record_id, "c_token": held.token,
+                         "c_fence": held.fence, "c_key": key,
+                         "c_values": json.dumps(values, default=str, sort_keys=True)}
+                        for held, key, values in creates])
 
 
 def release(conn: Connection, schema: PlatformSchema, held: Claim, *, create_known: bool) -> bool:

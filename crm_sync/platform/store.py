@@ -274,6 +274,24 @@ class PlatformStore:
                                           sent=sent, sent_modstamp=sent_modstamp, outbox_ids=outbox_ids,
                                           outbox_token=outbox_token)
 
+    def acknowledge_pushes(self, model: Section | str, accepted: Sequence[push_state.Accepted], *,
+                           outbox_token: str | None) -> set[int]:
+        """`acknowledge_push` for many records in one transaction; the ids whose row still exists."""
+        with write_transaction(self.engine) as conn:
+            return push_state.acknowledge_many(conn, self.schema, self.section(model), accepted,
+                                               outbox_token=outbox_token)
+
+    def start_creates(self, creates: Sequence[tuple[claims.Claim, str | None, dict[str, Any]]], *,
+                      at: datetime) -> None:
+        """`start_create` for many records (claim, key, values) in one transaction."""
+        with write_transaction(self.engine) as conn:
+            claims.start_creates(conn, self.schema, creates, at=at)
+
+    def store_keys(self, model: Section | str, column: str, keys: Mapping[int, str]) -> None:
+        """`store_key` for many records (record id -> key) in one transaction."""
+        with write_transaction(self.engine) as conn:
+            push_state.store_keys(conn, self.schema, self.section(model), column, keys)
+
     def linked_ids(self, model: Section | str) -> list[str]:
         """Every Salesforce Id a row of the model holds."""
         table = self.table(model)

@@ -75,6 +75,12 @@ def schema_statements(sobject: SObject) -> list[str]:
         index = quote(f"ix_{sobject.name}_{column}")
         statements.append(f"CREATE INDEX IF NOT EXISTS {index} ON {table} ({quote(column)})")
     for field in sobject.fields:
+        if field.external_id and not field.unique:
+            # external Ids match without regard to case (upserts, `IN` look-ups): a NOCASE index, or a scan
+            index = quote(f"ixnc_{sobject.name}_{field.name}")
+            statements.append(
+                f"CREATE INDEX IF NOT EXISTS {index} ON {table} ({quote(field.name)} COLLATE NOCASE)"
+            )
         if field.unique:
             index = quote(f"uq_{sobject.name}_{field.name}")
             statements.append(

@@ -275,6 +275,8 @@ class SyncDefaults(_Strict):
     bulk_page_records: int = Field(default=100_000, ge=1000, le=1_000_000,
                                    description="records per Bulk API 2.0 results page (one API call each)")
     push_chunk_size: int = Field(default=200, ge=1, le=200, description="records per sObject Collections call")
+    push_requests_in_flight: int = Field(default=4, ge=1, le=25,
+                                         description="sObject Collections calls a push keeps in flight at once")
     push_bulk_threshold: int = Field(default=2000, ge=1,
                                      description="a push with more records than this uses Bulk API 2.0 ingest")
     push_interval_seconds: int = Field(default=10, ge=1, le=300,

@@ -9,7 +9,8 @@ One push works section by section in sync order (companies before end users):
 4. for updates, the conflict check per field against the base (conflicts.py: one composite read per
    1,000 records);
 5. the record's current values are read again, right before the write: sObject Collections in chunks of
-   `push_chunk_size` (200, allOrNone=false), or one Bulk API 2.0 ingest job above `push_bulk_threshold`;
+   `push_chunk_size` (200, allOrNone=false; `push_requests_in_flight` calls at a time), or one Bulk API
+   2.0 ingest job above `push_bulk_threshold`;
 6. the acknowledgement per record (platform/push_state.py): the base of each sent field becomes the value
    sent, the Salesforce Id and `sync_status = ok` are stored, and (only while the claim's fence holds) the
    claim and its outbox rows are removed. A failure keeps Salesforce's statusCode, message and fields,
@@ -52,6 +53,7 @@ from crm_sync.salesforce import OutcomeUnknown, RecordResult, SalesforceError, b
 from crm_sync.salesforce.client import SalesforceClient
 from crm_sync.settings import Section
 from crm_sync.sync.send import conflicts, creates, rules
+from crm_sync.sync.send.in_flight import bounded_map
 from crm_sync.sync.send.matching import match_by_email
 from crm_sync.sync.send.outbox_batches import Batch, PendingChange, chunked, claim_batch, group_by_model
 from crm_sync.sync.send.values import parse_datetime, payload
@@ -151,6 +153,21 @@ class _Ack:
             self.done([item])
             self.store.release_claim(section, item.claim, create_known=True)
             return False
+
+    def succeeded_all(self, section: Section, items: Sequence[PushItem]) -> int:
+        """`succeeded` for many records, ROWS_PER_SELECT per transaction; how many were stored. A chunk
+        holding a Salesforce Id another row is linked to goes again one record at a time."""
+        stored = 0
+        for chunk in chunked(items, ROWS_PER_SELECT):
+            if any(item.claim is None for item in chunk):
+                raise ValueError("a push acknowledges only records it has claimed")
+            accepted = [push_state.Accepted(item.claim, item.target_id, {**item.agreed, **item.sent},
+                                            item.last_modified, item.entry_ids) for item in chunk]
+            try:
+                stored += len(self.store.acknowledge_pushes(section, accepted, outbox_token=self.outbox_token))
+            except sa.exc.IntegrityError:
+                stored += sum(1 for item in chunk if self.succeeded(section, item))
+        return stored
 
     def failed(self, section: Section, item: PushItem, error: dict[str, Any], *, outcome_unknown: bool) -> bool:
         """Record a failed attempt; True when the record's change is now a dead letter."""
@@ -452,6 +469,7 @@ class Pusher:
             return
         key_field = external_id_field(section, describe)
         creates_, updates = [], []
+        new_keys: dict[int, str] = {}
         for item in items:
             if item.target_id:
                 item.body = {"Id": item.target_id, **payload(section, item.row, item.columns)}
@@ -461,15 +479,20 @@ class Pusher:
                 column, name = key_field
                 item.key = item.row.get(column) or f"{self.key_namespace}:{section.model}:{item.record_id}"
                 if item.row.get(column) is None:
-                    self.store.store_key(section, item.record_id, column, item.key)
+                    new_keys[item.record_id] = item.key
                     item.row[column] = item.key
                 if column not in item.columns:
                     item.columns.append(column)
             item.body = payload(section, item.row, item.columns)
             if key_field is not None:
                 item.body[key_field[1]] = item.key
-            self.store.start_create(item.claim, key=item.key, values=item.body, at=utc_now())
             creates_.append(item)
+        # before any write: the keys on the rows, and every create recorded as pending (set-based)
+        if new_keys and key_field is not None:
+            self.store.store_keys(section, key_field[0], new_keys)
+        if creates_:
+            self.store.start_creates([(i.claim, i.key, i.body) for i in creates_ if i.claim is not None],
+                                     at=utc_now())
         for item in items:
             item.sent = {c: item.row.get(c) for c in item.columns}
         use_bulk = len(items) > self.defaults.push_bulk_threshold
@@ -489,13 +512,17 @@ class Pusher:
 
     def _write_collections(self, section: Section, operation: str, items: list[PushItem],
                            ext: str | None) -> list[tuple[PushItem, RecordResult]]:
-        outcomes = []
-        for chunk in chunked(items, self.defaults.push_chunk_size):
+        def send(chunk: Sequence[PushItem]) -> list[RecordResult]:
             try:
-                results = self.client.collections_write(operation, section.object, [i.body for i in chunk],
-                                                        external_id_field=ext, read_back=READ_BACK)
+                return self.client.collections_write(operation, section.object, [i.body for i in chunk],
+                                                     external_id_field=ext, read_back=READ_BACK)
             except SalesforceError as exc:
-                results = [_request_failure(exc)] * len(chunk)
+                return [_request_failure(exc)] * len(chunk)
+
+        chunks = list(chunked(items, self.defaults.push_chunk_size))
+        outcomes = []
+        for chunk, results in zip(chunks, bounded_map(send, chunks, self.defaults.push_requests_in_flight,
+                                                      name=f"push-{section.model}"), strict=True):
             outcomes += list(zip(chunk, results, strict=True))
         return outcomes
 
@@ -591,7 +618,7 @@ class Pusher:
                    unchanged: bool = False) -> None:
         if not items:
             return
-        acknowledged = sum(1 for item in items if ack.succeeded(section, item))
+        acknowledged = ack.succeeded_all(section, items)
         if unchanged:
             result.unchanged += acknowledged
         else:
