@@ -199,6 +199,11 @@ class PlatformStore:
                                 lease_seconds=lease_seconds or defaults.claim_lease_seconds,
                                 model=None if model is None else self.section(model).model, now=now)
 
+    def oldest_due_outbox(self, *, now: datetime | None = None) -> datetime | None:
+        """When the longest-waiting due outbox row became due (None: nothing is due); a read only."""
+        with self.engine.connect() as conn:
+            return outbox.oldest_due(conn, self.schema, now=now)
+
     def release_outbox(self, ids: Sequence[int], claim_token: str, *, retry_at: datetime) -> int:
         """Give claimed rows back unsent, due again at `retry_at`."""
         with write_transaction(self.engine) as conn:

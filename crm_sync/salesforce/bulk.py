@@ -33,6 +33,8 @@ NULL_VALUE = "#N/A"  # Bulk API's way to set a field to null
 
 # A conservative rate at which a query job prepares its results (Salesforce and the sandbox are faster).
 BULK_RECORDS_PER_SECOND = 150_000
+# A conservative rate at which an ingest job writes rows: its first poll waits for that many seconds.
+INGEST_RECORDS_PER_SECOND = 20_000
 
 
 def wait_for_job(
@@ -205,8 +207,13 @@ def run_ingest_job(
     *,
     external_id_field: str | None = None,
     sleep: Callable[[float], None] = time.sleep,
+    rows: int | None = None,
 ) -> list[RecordResult]:
-    """One ingest job over `data` (CSV): create, upload, close, wait, read the three result sets."""
+    """One ingest job over `data` (CSV): create, upload, close, wait, read the result sets.
+
+    With `rows` (the data's record count) the first poll waits for what the job needs at
+    INGEST_RECORDS_PER_SECOND, and only the result sets the job's counts say are not empty are read.
+    """
     if operation not in INGEST_OPERATIONS:
         raise ValueError(f"unknown Bulk API 2.0 operation {operation!r}")
     payload: dict[str, object] = {"object": obj, "operation": operation, "contentType": "CSV",
@@ -225,13 +232,26 @@ def run_ingest_job(
                       purpose="bulk_ingest", obj=obj)
     closed = transport.request("PATCH", f"jobs/ingest/{job['id']}", json={"state": "UploadComplete"},
                                purpose="bulk_ingest", obj=obj).json()
-    wait_for_job(transport, "ingest", closed, obj=obj, sleep=sleep)
+    first_wait = rows / INGEST_RECORDS_PER_SECOND if rows else 0.0
+    info = wait_for_job(transport, "ingest", closed, obj=obj, sleep=sleep, first_wait=first_wait)
     results: list[RecordResult] = []
-    for kind in ("successfulResults", "failedResults", "unprocessedrecords"):
+    for kind in _result_sets(info, rows):
         text = transport.request("GET", f"jobs/ingest/{job['id']}/{kind}", headers={"Accept": "text/csv"},
                                  purpose="bulk_ingest_results", obj=obj).content.decode("utf-8-sig")
         results.extend(_parse_ingest_results(kind, text, created_default=operation == "insert"))
     return results
+
+
+def _result_sets(info: dict, rows: int | None) -> list[str]:
+    """The result sets worth a call: failed ones only if the job counted failures, unprocessed ones only if
+    it processed fewer rows than were uploaded (every set when the counts are missing)."""
+    kinds = ["successfulResults"]
+    failed, processed = info.get("numberRecordsFailed"), info.get("numberRecordsProcessed")
+    if not isinstance(failed, int) or failed > 0:
+        kinds.append("failedResults")
+    if rows is None or not isinstance(processed, int) or processed < rows:
+        kinds.append("unprocessedrecords")
+    return kinds
 
 
 def _parse_ingest_results(kind: str, text: str, *, created_default: bool) -> Iterator[RecordResult]:

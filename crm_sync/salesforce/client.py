@@ -322,7 +322,8 @@ class SalesforceClient:
         rows = data.to_pylist() if isinstance(data, pa.Table) else list(data)
         operation = "insert" if operation == "create" else operation
         results: list[RecordResult] = []
-        for payload, _ in bulk.rows_to_csv_chunks(rows):
+        for payload, count in bulk.rows_to_csv_chunks(rows):
             results.extend(bulk.run_ingest_job(self.transport, operation, obj, payload,
-                                               external_id_field=external_id_field, sleep=self._sleep))
+                                               external_id_field=external_id_field, sleep=self._sleep,
+                                               rows=count))
         return results

@@ -239,6 +239,9 @@ class Store:
         self.clock = clock
         self.ids = IdFactory()
         self._id_high: dict[str, int] = {}  # the highest sequence handed out per key prefix
+        # prefixes whose highest Id was read in the open write transaction: no other writer can add one
+        # before it ends (SQLite's write lock), so _new_ids trusts _id_high for them until then
+        self._ids_read: set[str] = set()
         self._lock = threading.Lock()
         self._closed = False
         self._writer = self._connect()
@@ -276,6 +279,7 @@ class Store:
                 raise RuntimeError("the store is closed")
             conn = self._writer
             conn.execute("BEGIN IMMEDIATE")
+            self._ids_read = set()
             try:
                 yield conn
             except BaseException:
@@ -406,14 +410,17 @@ class Store:
     def _new_ids(self, conn: sqlite3.Connection, sobject: SObject, count: int) -> list[str]:
         """New Ids past both the highest Id in the table and every Id handed out before (under the lock)."""
         prefix = sobject.key_prefix
-        row = conn.execute(
-            f"SELECT Id FROM {quote(sobject.name)} WHERE Id GLOB ? ORDER BY Id DESC LIMIT 1",
-            (prefix + IdFactory.POD + "*",),
-        ).fetchone()
-        purged = conn.execute(f"SELECT max(Id) FROM {DELETE_LOG_TABLE} WHERE object = ?", (sobject.name,)).fetchone()
-        highest = max(IdFactory.sequence_of(row[0]) if row else 0, self._id_high.get(prefix, 0),
-                      IdFactory.sequence_of(purged[0]) if purged and purged[0] else 0)
-        self.ids.ensure_after(prefix, highest)
+        if prefix not in self._ids_read:
+            row = conn.execute(
+                f"SELECT Id FROM {quote(sobject.name)} WHERE Id GLOB ? ORDER BY Id DESC LIMIT 1",
+                (prefix + IdFactory.POD + "*",),
+            ).fetchone()
+            purged = conn.execute(f"SELECT max(Id) FROM {DELETE_LOG_TABLE} WHERE object = ?",
+                                  (sobject.name,)).fetchone()
+            highest = max(IdFactory.sequence_of(row[0]) if row else 0, self._id_high.get(prefix, 0),
+                          IdFactory.sequence_of(purged[0]) if purged and purged[0] else 0)
+            self.ids.ensure_after(prefix, highest)
+            self._ids_read.add(prefix)
         new = [self.ids.new_id(prefix) for _ in range(count)]
         if new:
             self._id_high[prefix] = IdFactory.sequence_of(new[-1])
@@ -598,7 +605,8 @@ class Store:
         self._check_references(conn, sobject, changes)
         stamp = self._now_text()
         self._derive(conn, sobject, record, None, stamp)
-        self.rules.check_validation(sobject.name, self._as_json(sobject, record))
+        if self.rules.has_validation(sobject.name):
+            self.rules.check_validation(sobject.name, self._as_json(sobject, record))
         self._check_duplicate_rules(conn, sobject, record, record, None)
         self._check_unique(conn, sobject, record, record, None)
         record.update(
@@ -626,7 +634,8 @@ class Store:
         self._check_references(conn, sobject, changes)
         stamp = self._next_stamp(previous, ("LastModifiedDate", "SystemModstamp"))
         self._derive(conn, sobject, record, previous, stamp)
-        self.rules.check_validation(sobject.name, self._as_json(sobject, record))
+        if self.rules.has_validation(sobject.name):
+            self.rules.check_validation(sobject.name, self._as_json(sobject, record))
         self._check_duplicate_rules(conn, sobject, record, changes, record_id)
         self._check_unique(conn, sobject, record, changes, record_id)
         record.update(LastModifiedDate=stamp, SystemModstamp=stamp, LastModifiedById=user_id)
@@ -857,6 +866,7 @@ class Store:
         )
         with self._write() as conn:
             conn.executemany(sql, rows)
+            self._ids_read.discard(sobject.key_prefix)  # Ids of its own: read the highest again
 
     def analyze(self) -> None:
         """Refresh the query planner's statistics (sampled, milliseconds even at a million rows).

@@ -39,7 +39,7 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -110,6 +110,18 @@ class PushResult:
     apis: set[str] = field(default_factory=set)
     skip_reasons: Counter = field(default_factory=Counter)
     errors: list[dict[str, Any]] = field(default_factory=list)
+    stages: dict[str, float] = field(default_factory=dict)  # seconds per stage: claim, check, write, ack
+
+    def add(self, other: PushResult) -> None:
+        """Sum another push's result into this one (a run that pushes several batches)."""
+        for name in ("sent", "created", "updated", "unchanged", "failed", "dead", "skipped", "matched",
+                     "overwritten", "api_calls", "seconds"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.apis |= other.apis
+        self.skip_reasons.update(other.skip_reasons)
+        self.errors += other.errors[:max(0, MAX_REPORTED_ERRORS - len(self.errors))]
+        for stage, seconds in other.stages.items():
+            self.stages[stage] = self.stages.get(stage, 0.0) + seconds
 
     def metadata(self) -> dict[str, Any]:
         """Facts for Dagster metadata and the sync log."""
@@ -118,7 +130,8 @@ class PushResult:
                 "records_skipped": self.skipped, "records_matched": self.matched,
                 "fields_overwritten": self.overwritten, "api_calls": self.api_calls,
                 "seconds": round(self.seconds, 3), "api": ",".join(sorted(self.apis)) or "none",
-                "skip_reasons": dict(self.skip_reasons), "errors": self.errors}
+                "skip_reasons": dict(self.skip_reasons), "errors": self.errors,
+                "stage_seconds": {stage: round(seconds, 3) for stage, seconds in self.stages.items()}}
 
 
 class _Ack:
@@ -185,6 +198,16 @@ class _Ack:
         return dead
 
 
+@contextlib.contextmanager
+def _stage(result: PushResult, name: str) -> Iterator[None]:
+    """Adds the seconds the block takes to `result.stages[name]`."""
+    started = time.monotonic()
+    try:
+        yield
+    finally:
+        result.stages[name] = result.stages.get(name, 0.0) + time.monotonic() - started
+
+
 class _KeepAlive:
     """Renews a push's leases (record claims and outbox rows) every third of the lease while it runs."""
 
@@ -235,11 +258,12 @@ class Pusher:
             try:
                 for section in self._sending_sections(grouped):
                     changes = {c.record_id: c for c in grouped.pop(section.model)}
-                    held = self._claim(section, list(changes), batch.claim_token)
-                    busy = [c for record_id, c in changes.items() if record_id not in held]
-                    self.store.release_outbox([i for c in busy for i in c.entry_ids], batch.claim_token,
-                                              retry_at=self.clock() + timedelta(seconds=BUSY_RETRY_SECONDS))
-                    rows = load_rows(self.store, section, list(held))
+                    with _stage(result, "claim"):
+                        held = self._claim(section, list(changes), batch.claim_token)
+                        busy = [c for record_id, c in changes.items() if record_id not in held]
+                        self.store.release_outbox([i for c in busy for i in c.entry_ids], batch.claim_token,
+                                                  retry_at=self.clock() + timedelta(seconds=BUSY_RETRY_SECONDS))
+                        rows = load_rows(self.store, section, list(held))
                     items, missing = [], []
                     for record_id, claim in held.items():
                         change = changes[record_id]
@@ -331,11 +355,26 @@ class Pusher:
     def _push_section(self, section: Section, items: list[PushItem], ack: _Ack, result: PushResult) -> None:
         if not items:
             return
+        with _stage(result, "check"):
+            checked = self._ready(section, items, ack, result)
+        if checked is None:
+            return
+        ready, describe = checked
+        nothing_to_send = [i for i in ready if i.target_id and not i.columns]
+        if nothing_to_send:
+            with _stage(result, "ack"):
+                self._succeeded(section, nothing_to_send, ack, result, unchanged=True)
+        self._write(section, [i for i in ready if not (i.target_id and not i.columns)], describe, ack, result)
+
+    def _ready(self, section: Section, items: list[PushItem], ack: _Ack, result: PushResult
+               ) -> tuple[list[PushItem], dict] | None:
+        """Rules, lost creates, matching, the conflict check and the re-read: the records to write (and
+        the object's describe); None when the describe failed (every record failed this attempt)."""
         try:
             describe = self.client.describe(section.object)
         except SalesforceError as exc:  # a whole-request failure is every record's, never the run's
             self._fail_all(section, items, exc, ack, result)
-            return
+            return None
         required = rules.required_on_create(describe)
         duplicates = rules.duplicate_emails(self.store, section, [i.row for i in items])
         ready: list[PushItem] = []
@@ -352,11 +391,7 @@ class Pusher:
         ready = self._find_lost_creates(section, ready, describe, ack, result)
         ready = self._match(section, ready, ack, result)
         ready = self._resolve_conflicts(section, ready, ack, result)
-        ready = self._reread(section, ready)
-        nothing_to_send = [i for i in ready if i.target_id and not i.columns]
-        if nothing_to_send:
-            self._succeeded(section, nothing_to_send, ack, result, unchanged=True)
-        self._write(section, [i for i in ready if not (i.target_id and not i.columns)], describe, ack, result)
+        return self._reread(section, ready), describe
 
     def _skip(self, section: Section, item: PushItem, skip: rules.Skip, ack: _Ack, result: PushResult) -> None:
         result.skipped += 1
@@ -467,6 +502,14 @@ class Pusher:
                result: PushResult) -> None:
         if not items:
             return
+        with _stage(result, "write"):
+            outcomes = self._write_all(section, items, describe, result)
+        self.checkpoint("written")
+        with _stage(result, "ack"):
+            self._acknowledge(section, outcomes, ack, result)
+
+    def _write_all(self, section: Section, items: list[PushItem], describe: dict | None,
+                   result: PushResult) -> list[tuple[PushItem, RecordResult]]:
         key_field = external_id_field(section, describe)
         creates_, updates = [], []
         new_keys: dict[int, str] = {}
@@ -507,8 +550,7 @@ class Pusher:
             by_bulk = [i for i in group if use_bulk and bulk.csv_can_carry(i.body)]
             outcomes += self._write_bulk(section, operation, by_bulk, ext) if by_bulk else []
             outcomes += self._write_collections(section, operation, by_rest, ext) if by_rest else []
-        self.checkpoint("written")
-        self._acknowledge(section, outcomes, ack, result)
+        return outcomes
 
     def _write_collections(self, section: Section, operation: str, items: list[PushItem],
                            ext: str | None) -> list[tuple[PushItem, RecordResult]]:
