@@ -42,7 +42,9 @@ LIVE_STATUSES = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, dg
 class PushChangesConfig(dg.Config):
     claim_token: str = Field(default="", description="the claim the sensor made; empty: claim due rows now")
     limit: int = Field(default=CLAIM_LIMIT, ge=1, description="rows to claim when no claim_token is given")
-    follow: bool = Field(default=False, description="keep polling the outbox after the first batch, until idle")
+    follow_idle_seconds: float = Field(
+        default=0, ge=0, description="keep polling the outbox after the first batch until nothing was due for "
+                                     "this long (0: push one batch)")
 
 
 def _output(result: PushResult) -> dg.Output[int]:
@@ -59,11 +61,11 @@ def push_changes_op(context: dg.OpExecutionContext, config: PushChangesConfig, s
         batch = claimed_batch(store, config.claim_token) if config.claim_token else \
             claim_batch(store, limit=config.limit)
         context.log.info(f"{len(batch.entries)} outbox rows under claim {batch.claim_token}")
-        if not config.follow:
+        if not config.follow_idle_seconds:
             return _output(push_changes(client, store, batch=batch, run_id=context.run_id))
         defaults = store.settings.defaults
         result = follow_outbox(client, store, first=batch, limit=config.limit,
-                               idle_seconds=defaults.push_follow_idle_seconds,
+                               idle_seconds=config.follow_idle_seconds,
                                poll_seconds=defaults.push_poll_seconds,
                                max_seconds=defaults.push_follow_max_seconds, run_id=context.run_id,
                                on_push=lambda r: context.log.info(f"pushed {r.sent} records ({r.failed} failed)"))
@@ -115,7 +117,8 @@ def build_send_definitions(settings: Settings) -> dg.Definitions:
                default_status=dg.DefaultSensorStatus.RUNNING,
                description="Claims due outbox rows and launches a push_changes run for them.")
     def platform_outbox(context: dg.SensorEvaluationContext, platform: PlatformResource):
-        follow = settings.defaults.push_follow_idle_seconds > 0
+        follow_idle = settings.defaults.push_follow_idle_seconds
+        follow = follow_idle > 0
         with PlatformStore(platform.url or None, platform.settings(), migrate=False) as store:
             due_since = store.oldest_due_outbox()
             if due_since is None:
@@ -130,7 +133,8 @@ def build_send_definitions(settings: Settings) -> dg.Definitions:
         records = len({(e.model, e.record_id) for e in batch.entries})
         return dg.RunRequest(
             run_key=batch.claim_token,
-            run_config={"ops": {PUSH_CHANGES_OP: {"config": {"claim_token": batch.claim_token, "follow": follow}}}},
+            run_config={"ops": {PUSH_CHANGES_OP: {"config": {"claim_token": batch.claim_token,
+                                                            "follow_idle_seconds": follow_idle}}}},
             tags={"crm_sync/trigger": SENSOR_NAME, "crm_sync/outbox_rows": str(len(batch.entries)),
                   "crm_sync/records": str(records), FOLLOW_TAG: str(follow).lower()})
 

@@ -32,9 +32,11 @@ from crm_sync.platform.types import utc_now
 from crm_sync.settings import Section
 
 
-def pending_columns(section: Section, row: Mapping[str, Any]) -> list[str]:
-    """The sent columns of `row` that the platform changed since the last-agreed base."""
-    columns = [f.column for f in section.send_fields()]
+def pending_columns(section: Section, row: Mapping[str, Any], send_columns: Sequence[str] | None = None
+                    ) -> list[str]:
+    """The sent columns of `row` that the platform changed since the last-agreed base (`send_columns`:
+    the section's send columns, when the caller has them already)."""
+    columns = send_columns if send_columns is not None else [f.column for f in section.send_fields()]
     if not row.get("salesforce_id"):
         return [c for c in columns if row.get(c) is not None]
     return [c for c in columns if row.get(c) != row.get(base_column(c))]

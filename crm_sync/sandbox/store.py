@@ -242,6 +242,7 @@ class Store:
         # prefixes whose highest Id was read in the open write transaction: no other writer can add one
         # before it ends (SQLite's write lock), so _new_ids trusts _id_high for them until then
         self._ids_read: set[str] = set()
+        self._insert_sql: dict[tuple[str, tuple[str, ...]], str] = {}  # (object, columns) -> INSERT
         self._lock = threading.Lock()
         self._closed = False
         self._writer = self._connect()
@@ -471,12 +472,13 @@ class Store:
         return {field.name: convert_value(field, value) for field, value in given.items()}
 
     def _check_required(self, sobject: SObject, record: dict, names: Iterable[str]) -> None:
+        whole = names is record and len(record) == len(sobject.fields)  # a new record: every field, in order
         names = list(names)
-        missing = [
-            name for name in names
-            if (field := sobject.field(name)) is not None and field.type != "boolean" and not field.nillable
-            and (field.createable or field.updateable) and is_blank(record.get(name))
-        ]
+        if whole:
+            missing = [f.name for f in sobject.required_candidates if is_blank(record.get(f.name))]
+        else:
+            candidates = {f.name.lower() for f in sobject.required_candidates}
+            missing = [name for name in names if name.lower() in candidates and is_blank(record.get(name))]
         missing += [
             name for name in self.rules.required_fields(sobject.name)
             if name in names and name not in missing and is_blank(record.get(name))
@@ -513,9 +515,12 @@ class Store:
         self, conn: sqlite3.Connection, sobject: SObject, record: dict, names: Iterable[str], record_id: str | None
     ) -> None:
         table = quote(sobject.name)
-        for name in names:
-            field = sobject.field(name)
-            if field is None or not field.unique or is_blank(record.get(name)):
+        if not sobject.unique_fields:
+            return
+        given = names if isinstance(names, dict) else set(names)  # field names as _parse gives them
+        for field in sobject.unique_fields:
+            name = field.name
+            if name not in given or is_blank(record.get(name)):
                 continue
             row = conn.execute(
                 f"SELECT Id FROM {table} WHERE {quote(name)} = ? COLLATE NOCASE AND Id IS NOT ? LIMIT 1",
@@ -616,12 +621,13 @@ class Store:
         if "CaseNumber" in record:
             record["CaseNumber"] = self._case_numbers(conn, 1)[0]
         record[VISIBLE_AFTER] = timefmt.format_datetime(visible_after) if visible_after else None
-        columns = list(record)
-        conn.execute(
-            f"INSERT INTO {quote(sobject.name)} ({', '.join(map(quote, columns))}) "
-            f"VALUES ({', '.join('?' * len(columns))})",
-            [record[column] for column in columns],
-        )
+        columns = tuple(record)
+        sql = self._insert_sql.get((sobject.name, columns))
+        if sql is None:
+            sql = self._insert_sql[(sobject.name, columns)] = (
+                f"INSERT INTO {quote(sobject.name)} ({', '.join(map(quote, columns))}) "
+                f"VALUES ({', '.join('?' * len(columns))})")
+        conn.execute(sql, [record[column] for column in columns])
         return record["Id"]
 
     def _update(

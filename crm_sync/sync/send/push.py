@@ -265,6 +265,7 @@ class Pusher:
                                                   retry_at=self.clock() + timedelta(seconds=BUSY_RETRY_SECONDS))
                         rows = load_rows(self.store, section, list(held))
                     items, missing = [], []
+                    send_columns = [f.column for f in section.send_fields()]
                     for record_id, claim in held.items():
                         change = changes[record_id]
                         row = rows.get(record_id)
@@ -273,7 +274,7 @@ class Pusher:
                         if row is None:
                             missing.append(item)
                             continue
-                        item.columns = push_state.pending_columns(section, row)
+                        item.columns = push_state.pending_columns(section, row, send_columns)
                         items.append(item)
                     self._done_without_write(section, missing, ack)  # the app removed the record
                     self._push_section_alone(section, items, ack, result)
@@ -376,11 +377,12 @@ class Pusher:
             self._fail_all(section, items, exc, ack, result)
             return None
         required = rules.required_on_create(describe)
+        by_field = {f.salesforce.lower(): f for f in section.send_fields()}
         duplicates = rules.duplicate_emails(self.store, section, [i.row for i in items])
         ready: list[PushItem] = []
         for item in items:
             skip = rules.check_record(section, item.row, creating=not item.row.get("salesforce_id"),
-                                      required_fields=required)
+                                      required_fields=required, send_fields_by_name=by_field)
             if skip is None and item.record_id in duplicates:
                 skip = rules.Skip("duplicate_email", "another platform record has this email")
             if skip is not None:
@@ -500,16 +502,28 @@ class Pusher:
     # -- writing -----------------------------------------------------------------------------------
     def _write(self, section: Section, items: list[PushItem], describe: dict | None, ack: _Ack,
                result: PushResult) -> None:
+        """Write, and acknowledge each call's records as its answer comes (while later calls are in flight)."""
         if not items:
             return
-        with _stage(result, "write"):
-            outcomes = self._write_all(section, items, describe, result)
-        self.checkpoint("written")
-        with _stage(result, "ack"):
-            self._acknowledge(section, outcomes, ack, result)
+        answers = self._write_all(section, items, describe, result)
+        sent = 0
+        try:
+            while True:
+                with _stage(result, "write"):
+                    outcomes = next(answers, None)
+                if outcomes is None:
+                    break
+                self.checkpoint("written")
+                with _stage(result, "ack"):
+                    sent += self._acknowledge(section, outcomes, ack, result, log_sent=False)
+        finally:
+            answers.close()  # on an error: no further call starts
+        if sent:
+            self.store.log_event("records_sent", section=section, run_id=self.run_id, count=sent)
 
     def _write_all(self, section: Section, items: list[PushItem], describe: dict | None,
-                   result: PushResult) -> list[tuple[PushItem, RecordResult]]:
+                   result: PushResult) -> Iterator[list[tuple[PushItem, RecordResult]]]:
+        """The writes' outcomes, one list per answer (a collections call, an ingest job)."""
         key_field = external_id_field(section, describe)
         creates_, updates = [], []
         new_keys: dict[int, str] = {}
@@ -541,19 +555,20 @@ class Pusher:
         use_bulk = len(items) > self.defaults.push_bulk_threshold
         result.apis.add("bulk" if use_bulk else "rest")
         create_op = "upsert" if key_field else "create"
-        outcomes: list[tuple[PushItem, RecordResult]] = []
         for operation, group in ((create_op, creates_), ("update", updates)):
             if not group:
                 continue
             ext = key_field[1] if operation == "upsert" else None
             by_rest = [i for i in group if not use_bulk or not bulk.csv_can_carry(i.body)]
             by_bulk = [i for i in group if use_bulk and bulk.csv_can_carry(i.body)]
-            outcomes += self._write_bulk(section, operation, by_bulk, ext) if by_bulk else []
-            outcomes += self._write_collections(section, operation, by_rest, ext) if by_rest else []
-        return outcomes
+            if by_bulk:
+                yield self._write_bulk(section, operation, by_bulk, ext)
+            if by_rest:
+                yield from self._write_collections(section, operation, by_rest, ext)
 
     def _write_collections(self, section: Section, operation: str, items: list[PushItem],
-                           ext: str | None) -> list[tuple[PushItem, RecordResult]]:
+                           ext: str | None) -> Iterator[list[tuple[PushItem, RecordResult]]]:
+        """One list of outcomes per call, in order; `push_requests_in_flight` calls at a time."""
         def send(chunk: Sequence[PushItem]) -> list[RecordResult]:
             try:
                 return self.client.collections_write(operation, section.object, [i.body for i in chunk],
@@ -562,11 +577,12 @@ class Pusher:
                 return [_request_failure(exc)] * len(chunk)
 
         chunks = list(chunked(items, self.defaults.push_chunk_size))
-        outcomes = []
-        for chunk, results in zip(chunks, bounded_map(send, chunks, self.defaults.push_requests_in_flight,
-                                                      name=f"push-{section.model}"), strict=True):
-            outcomes += list(zip(chunk, results, strict=True))
-        return outcomes
+        answers = bounded_map(send, chunks, self.defaults.push_requests_in_flight, name=f"push-{section.model}")
+        try:
+            for chunk, results in zip(chunks, answers, strict=True):
+                yield list(zip(chunk, results, strict=True))
+        finally:
+            answers.close()  # calls not started are cancelled; running ones finish
 
     def _write_bulk(self, section: Section, operation: str, items: list[PushItem],
                     ext: str | None) -> list[tuple[PushItem, RecordResult]]:
@@ -612,7 +628,8 @@ class Pusher:
                 if r.success and r.id in rows else r for r in results]
 
     def _acknowledge(self, section: Section, outcomes: list[tuple[PushItem, RecordResult]], ack: _Ack,
-                     result: PushResult) -> None:
+                     result: PushResult, *, log_sent: bool = True) -> int:
+        """Store the outcomes; how many successes were acknowledged."""
         succeeded = []
         for item, record_result in outcomes:
             if record_result.success:
@@ -636,7 +653,7 @@ class Pusher:
                 result.errors.append({"record_id": item.record_id, **error})
             self.store.log_event("record_failed", section=section, run_id=self.run_id,
                                  details={"record_id": item.record_id, **error})
-        self._succeeded(section, succeeded, ack, result)
+        return self._succeeded(section, succeeded, ack, result, log_sent=log_sent)
 
     def _fail_all(self, section: Section, items: list[PushItem], exc: SalesforceError, ack: _Ack,
                   result: PushResult) -> None:
@@ -657,15 +674,17 @@ class Pusher:
         return stamp if isinstance(stamp, datetime) else parse_datetime(stamp)
 
     def _succeeded(self, section: Section, items: list[PushItem], ack: _Ack, result: PushResult, *,
-                   unchanged: bool = False) -> None:
+                   unchanged: bool = False, log_sent: bool = True) -> int:
         if not items:
-            return
+            return 0
         acknowledged = ack.succeeded_all(section, items)
         if unchanged:
             result.unchanged += acknowledged
         else:
             result.sent += acknowledged
-        self.store.log_event("records_sent", section=section, run_id=self.run_id, count=acknowledged)
+        if log_sent:
+            self.store.log_event("records_sent", section=section, run_id=self.run_id, count=acknowledged)
+        return acknowledged
 
 
 def _request_failure(exc: SalesforceError) -> RecordResult:
