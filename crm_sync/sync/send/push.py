@@ -9,8 +9,8 @@ One push works section by section in sync order (companies before end users):
 4. for updates, the conflict check per field against the base (conflicts.py: one composite read per
    1,000 records);
 5. the record's current values are read again, right before the write: sObject Collections in chunks of
-   `push_chunk_size` (200, allOrNone=false; `push_requests_in_flight` calls at a time), or one Bulk API
-   2.0 ingest job above `push_bulk_threshold`;
+   `push_chunk_size` (200, allOrNone=false; two collections and their read-backs per /composite call,
+   `push_requests_in_flight` calls at a time), or one Bulk API 2.0 ingest job above `push_bulk_threshold`;
 6. the acknowledgement per record (platform/push_state.py): the base of each sent field becomes the value
    sent, the Salesforce Id and `sync_status = ok` are stored, and (only while the claim's fence holds) the
    claim and its outbox rows are removed. A failure keeps Salesforce's statusCode, message and fields,
@@ -50,7 +50,7 @@ from crm_sync.platform import PlatformStore, push_state
 from crm_sync.platform.claims import Claim
 from crm_sync.platform.types import utc_now
 from crm_sync.salesforce import OutcomeUnknown, RecordResult, SalesforceError, bulk, soql
-from crm_sync.salesforce.client import SalesforceClient
+from crm_sync.salesforce.client import READ_BACK_COLLECTIONS_PER_CALL, SalesforceClient
 from crm_sync.settings import Section
 from crm_sync.sync.send import conflicts, creates, rules
 from crm_sync.sync.send.in_flight import bounded_map
@@ -569,14 +569,19 @@ class Pusher:
     def _write_collections(self, section: Section, operation: str, items: list[PushItem],
                            ext: str | None) -> Iterator[list[tuple[PushItem, RecordResult]]]:
         """One list of outcomes per call, in order; `push_requests_in_flight` calls at a time."""
+        per_call = READ_BACK_COLLECTIONS_PER_CALL if operation in ("update", "upsert") else 1
+
         def send(chunk: Sequence[PushItem]) -> list[RecordResult]:
             try:
                 return self.client.collections_write(operation, section.object, [i.body for i in chunk],
-                                                     external_id_field=ext, read_back=READ_BACK)
+                                                     external_id_field=ext, read_back=READ_BACK,
+                                                     collections_per_call=per_call,
+                                                     collection_size=self.defaults.push_chunk_size)
             except SalesforceError as exc:
                 return [_request_failure(exc)] * len(chunk)
 
-        chunks = list(chunked(items, self.defaults.push_chunk_size))
+        # one call each: `per_call` collections of push_chunk_size records (with their read-backs)
+        chunks = list(chunked(items, self.defaults.push_chunk_size * per_call))
         answers = bounded_map(send, chunks, self.defaults.push_requests_in_flight, name=f"push-{section.model}")
         try:
             for chunk, results in zip(chunks, answers, strict=True):
