@@ -35,6 +35,7 @@ NULL_VALUE = "#N/A"  # Bulk API's way to set a field to null
 BULK_RECORDS_PER_SECOND = 150_000
 # A conservative rate at which an ingest job writes rows: its first poll waits for that many seconds.
 INGEST_RECORDS_PER_SECOND = 20_000
+ESTIMATED_WAIT_MAX = 60.0  # the longest wait for an ingest job's rest, estimated from its progress
 
 
 def wait_for_job(
@@ -46,14 +47,18 @@ def wait_for_job(
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], float] = time.monotonic,
     first_wait: float = 0.0,
+    expected_records: int | None = None,
 ) -> dict:
     """Poll `jobs/{kind}/{id}` until the job is done; the final job info, or BulkJobFailed/BulkJobTimeout.
 
     `first_wait` (seconds) delays the first poll when the caller knows the job needs that long: each poll
-    is an API call, so a large job is not asked about before it can be done.
+    is an API call, so a large job is not asked about before it can be done. With `expected_records` (an
+    ingest job's rows), a poll that shows progress waits for the rest at the rate seen so far (at most
+    ESTIMATED_WAIT_MAX seconds) instead of the growing interval.
     """
     config = transport.config
     interval = config.bulk_poll_interval
+    began = clock()
     if first_wait > 0 and job.get("state") not in DONE_STATES:
         sleep(min(first_wait, config.bulk_poll_max_interval))
     started = clock()
@@ -65,11 +70,20 @@ def wait_for_job(
                                  obj=obj).json()
         if info.get("state") in DONE_STATES:
             break
-        sleep(interval)
+        estimate = _remaining_seconds(info, expected_records, clock() - began)
+        sleep(max(interval, estimate) if estimate is not None else interval)
         interval = min(interval * 1.5, config.bulk_poll_max_interval)
     if info["state"] != "JobComplete":
         raise BulkJobFailed(job["id"], info["state"], info.get("errorMessage"))
     return info
+
+
+def _remaining_seconds(info: dict, expected: int | None, elapsed: float) -> float | None:
+    """Seconds an ingest job needs for its remaining rows at the rate it showed so far (None: no rate yet)."""
+    processed = info.get("numberRecordsProcessed")
+    if not expected or not isinstance(processed, int) or processed <= 0 or elapsed <= 0:
+        return None
+    return min(ESTIMATED_WAIT_MAX, max(0, expected - processed) / (processed / elapsed))
 
 
 # --- query --------------------------------------------------------------------------------------
@@ -233,7 +247,8 @@ def run_ingest_job(
     closed = transport.request("PATCH", f"jobs/ingest/{job['id']}", json={"state": "UploadComplete"},
                                purpose="bulk_ingest", obj=obj).json()
     first_wait = rows / INGEST_RECORDS_PER_SECOND if rows else 0.0
-    info = wait_for_job(transport, "ingest", closed, obj=obj, sleep=sleep, first_wait=first_wait)
+    info = wait_for_job(transport, "ingest", closed, obj=obj, sleep=sleep, first_wait=first_wait,
+                        expected_records=rows)
     results: list[RecordResult] = []
     for kind in _result_sets(info, rows):
         text = transport.request("GET", f"jobs/ingest/{job['id']}/{kind}", headers={"Accept": "text/csv"},
