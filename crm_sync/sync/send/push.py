@@ -624,8 +624,11 @@ class Pusher:
         query = soql.select(section.object, ["Id", *READ_BACK], [
             f"LastModifiedById = {soql.quote(self.client.user_id)}",
             f"LastModifiedDate >= {soql.datetime_literal(started)}"])
+        written = sum(1 for r in results if r.success)  # spaces the polls; one results page for all of them
         try:
-            rows = {row["Id"]: row for page in self.client.bulk_query(query) for row in page.to_pylist()}
+            rows = {row["Id"]: row for page in self.client.bulk_query(
+                query, expected_records=written, max_records=max(written, self.defaults.bulk_page_records))
+                for row in page.to_pylist()}
         except SalesforceError:
             log.warning("could not read back the modstamps of an ingest job on %s", section.object, exc_info=True)
             return results
