@@ -73,7 +73,7 @@ def insert_user_changes(store: PlatformStore, count: int, tag: str) -> None:
 def throughput(client: SalesforceClient, store: PlatformStore, count: int, api: str) -> dict:
     tag = f"{api}-{int(time.time())}"
     insert_user_changes(store, count, tag)
-    calls_before = client.api_calls.total
+    calls_before, snapshot = client.api_calls.total, client.api_calls.snapshot()
     started = time.monotonic()
     sent = failed = 0
     limit = store.settings.defaults.push_bulk_threshold if api == "rest" else count
@@ -88,7 +88,9 @@ def throughput(client: SalesforceClient, store: PlatformStore, count: int, api: 
     calls = client.api_calls.total - calls_before
     return {"api": api, "records": count, "sent": sent, "failed": failed, "seconds": round(seconds, 2),
             "records_per_second": round(sent / seconds, 1), "api_calls": calls,
-            "api_calls_per_200_records": round(calls / (count / 200), 3)}
+            "api_calls_per_200_records": round(calls / (count / 200), 3),
+            "api_calls_per_100k_records": round(calls / (count / 100_000), 1),
+            "api_calls_by_purpose": (client.api_calls.snapshot() - snapshot).by_purpose}
 
 
 def _summary(samples: list[float], edits: int, interval: int, mode: str) -> dict:
