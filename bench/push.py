@@ -4,15 +4,18 @@
    so the triggers capture them) pushed once over REST (claims of `push_bulk_threshold` rows: sObject
    Collections by 200) and once over Bulk API 2.0 ingest (one claim of all rows). Reports API calls per
    200 records and records/s for each.
-2. Latency: >= 20 single user edits at random moments; latency = edit to the moment the new value is read
-   back from the sandbox; p50 and p95. Two modes:
+2. Latency: >= 50 single user edits at random moments; latency = edit to the moment the new value is read
+   back from the sandbox; p50 and p95, and where the seconds go (from the platform's sync log and, under
+   the daemon, the Dagster run records): sensor tick, run launch, run start, poll + claim, the push's
+   stages (claim, check, write, ack) and the read back. Two modes:
    - `loop`: the `platform_outbox` sensor evaluated in a loop every `push_interval_seconds` (10 s, the
      issue's default), each RunRequest executed in process (no run launch overhead);
    - `daemon`: a real `dagster-daemon run` (instance from the repo's dagster.embedded.yaml in a temporary
-     DAGSTER_HOME) ticking the sensor and launching each push_changes run in its own process.
+     DAGSTER_HOME) ticking the sensor and launching each push_changes run in its own process; a run the
+     sensor launched keeps polling the outbox until idle (`push_follow_idle_seconds`).
 
-    python bench/push.py                       # 100,000 records, 20 edits, both latency modes
-    python bench/push.py --records 5000        # quick
+    python bench/push.py                       # 100,000 records, 50 edits under the daemon
+    python bench/push.py --records 5000 --latency none   # quick
     python bench/push.py --records 0 --latency daemon
 Writes bench/results/push.json.
 """
@@ -30,7 +33,7 @@ import sys
 import tempfile
 import threading
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import yaml
@@ -70,7 +73,7 @@ def insert_user_changes(store: PlatformStore, count: int, tag: str) -> None:
 def throughput(client: SalesforceClient, store: PlatformStore, count: int, api: str) -> dict:
     tag = f"{api}-{int(time.time())}"
     insert_user_changes(store, count, tag)
-    calls_before = client.api_calls.total
+    calls_before, snapshot = client.api_calls.total, client.api_calls.snapshot()
     started = time.monotonic()
     sent = failed = 0
     limit = store.settings.defaults.push_bulk_threshold if api == "rest" else count
@@ -85,19 +88,24 @@ def throughput(client: SalesforceClient, store: PlatformStore, count: int, api: 
     calls = client.api_calls.total - calls_before
     return {"api": api, "records": count, "sent": sent, "failed": failed, "seconds": round(seconds, 2),
             "records_per_second": round(sent / seconds, 1), "api_calls": calls,
-            "api_calls_per_200_records": round(calls / (count / 200), 3)}
+            "api_calls_per_200_records": round(calls / (count / 200), 3),
+            "api_calls_per_100k_records": round(calls / (count / 100_000), 1),
+            "api_calls_by_purpose": (client.api_calls.snapshot() - snapshot).by_purpose}
 
 
 def _summary(samples: list[float], edits: int, interval: int, mode: str) -> dict:
     ordered = sorted(samples)
+    if not ordered:
+        return {"edits": 0, "mode": mode}
     return {"edits": edits, "sensor_interval_seconds": interval, "mode": mode,
             "p50_seconds": round(statistics.median(ordered), 2),
             "p95_seconds": round(ordered[max(0, int(round(0.95 * len(ordered))) - 1)], 2),
             "max_seconds": round(ordered[-1], 2), "samples": [round(s, 2) for s in samples]}
 
 
-def _edit_and_wait(client: SalesforceClient, store: PlatformStore, edits: int, interval: int) -> list[float]:
-    """Edit one linked company as a user `edits` times; seconds until each value is in Salesforce."""
+def _edit_and_wait(client: SalesforceClient, store: PlatformStore, edits: int, interval: int
+                   ) -> list[tuple[datetime, float]]:
+    """Edit one linked company as a user `edits` times; (when, seconds until the value is in Salesforce)."""
     account = next(iter(client.query_records("SELECT Id, Name FROM Account ORDER BY Id LIMIT 1")))
     row = store.get_record("company", salesforce_id=account["Id"])
     record_id = row["id"] if row else store.write_record(
@@ -107,18 +115,78 @@ def _edit_and_wait(client: SalesforceClient, store: PlatformStore, edits: int, i
     for n in range(edits):
         time.sleep(rng.uniform(0.5, interval))
         value = f"latency edit {n} {time.time()}"
-        edited = time.monotonic()
+        edited, edited_at = time.monotonic(), datetime.now(UTC)
         store.write_record("company", {"description": value}, origin="user", record_id=record_id)
         deadline = edited + 300
         while time.monotonic() < deadline:
             found = next(iter(client.query_records(f"SELECT Description FROM Account WHERE Id = '{account['Id']}'")))
             if found["Description"] == value:
-                samples.append(time.monotonic() - edited)
+                samples.append((edited_at, time.monotonic() - edited))
                 break
             time.sleep(0.2)
         else:
             raise RuntimeError(f"edit {n} did not arrive within 300 s")
     return samples
+
+
+def _percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return round(ordered[max(0, int(round(q * len(ordered))) - 1)], 3) if ordered else 0.0
+
+
+def where_the_time_goes(store: PlatformStore, samples: list[tuple[datetime, float]],
+                        runs: dict[str, tuple[float, float | None]] | None = None) -> dict:
+    """Per edit, the seconds of each stage, from the sync log (and the Dagster run records: run id ->
+    (created, started) epoch seconds); mean and p95 per stage, cold (the edit started a run) and warm."""
+    log = store.read_log(since=samples[0][0] - timedelta(seconds=1)) if samples else []
+    started = [e for e in log if e.event == "sync_started"]
+    completed = [e for e in log if e.event == "sync_completed"]
+    rows: list[dict] = []
+    for n, (edited_at, latency) in enumerate(samples):
+        until = samples[n + 1][0] if n + 1 < len(samples) else datetime.max.replace(tzinfo=UTC)
+        begin = next((e for e in started if edited_at <= e.at < until), None)
+        if begin is None:
+            continue
+        end = next((e for e in completed if e.run_id == begin.run_id and e.at >= begin.at), None)
+        if end is None:
+            continue
+        row = {"latency": latency}
+        first_of_run = next(e for e in started if e.run_id == begin.run_id) is begin
+        run = (runs or {}).get(begin.run_id or "")
+        if first_of_run and run is not None and run[1] is not None:
+            row["kind"] = "cold"
+            row["sensor_tick"] = run[0] - edited_at.timestamp()
+            row["run_launch"] = run[1] - run[0]
+            row["run_start"] = begin.at.timestamp() - run[1]
+        else:
+            row["kind"] = "warm"
+            row["poll_and_claim"] = (begin.at - edited_at).total_seconds()
+        for stage, seconds in (end.details or {}).get("stage_seconds", {}).items():
+            row[f"push_{stage}"] = seconds
+        row["push_other"] = (end.at - begin.at).total_seconds() - sum(
+            (end.details or {}).get("stage_seconds", {}).values())
+        row["read_back_by_bench"] = latency - (end.at - edited_at).total_seconds()
+        rows.append(row)
+    summary: dict = {"edits_attributed": len(rows)}
+    for kind in ("cold", "warm"):
+        group = [r for r in rows if r["kind"] == kind]
+        if not group:
+            continue
+        stages = sorted({k for r in group for k in r if k not in ("kind",)})
+        summary[kind] = {"edits": len(group), **{
+            stage: {"mean": round(statistics.fmean([r.get(stage, 0.0) for r in group]), 3),
+                    "p95": _percentile([r.get(stage, 0.0) for r in group], 0.95)} for stage in stages}}
+    return summary
+
+
+def _run_times(home: Path) -> dict[str, tuple[float, float | None]]:
+    """run id -> (created, started) of every run of the instance under DAGSTER_HOME `home`."""
+    import dagster as dg
+    from dagster._core.instance.ref import InstanceRef
+
+    with dg.DagsterInstance.from_ref(InstanceRef.from_dir(str(home))) as instance:
+        return {r.dagster_run.run_id: (r.create_timestamp.timestamp(), r.start_time)
+                for r in instance.get_run_records(filters=dg.RunsFilter(job_name="push_changes"))}
 
 
 DAEMON_CODE = """
@@ -152,6 +220,7 @@ def latency_daemon(client: SalesforceClient, store: PlatformStore, env: dict[str
     try:
         time.sleep(15)  # the daemon loads the code location and starts its sensor loop
         samples = _edit_and_wait(client, store, edits, interval)
+        breakdown = where_the_time_goes(store, samples, _run_times(home))
     finally:
         daemon.terminate()
         try:
@@ -159,7 +228,10 @@ def latency_daemon(client: SalesforceClient, store: PlatformStore, env: dict[str
         except subprocess.TimeoutExpired:
             daemon.kill()
         shutil.copy(workdir / "daemon.log", Path(tempfile.gettempdir()) / "crm_sync_push_daemon.log")
-    return _summary(samples, edits, interval, "dagster-daemon, runs launched in their own processes")
+    summary = _summary([latency for _, latency in samples], edits, interval,
+                       "dagster-daemon, runs launched in their own processes")
+    return {**summary, "follow_idle_seconds": store.settings.defaults.push_follow_idle_seconds,
+            "poll_seconds": store.settings.defaults.push_poll_seconds, "where_the_time_goes": breakdown}
 
 
 def latency(client: SalesforceClient, store: PlatformStore, env: dict[str, str], edits: int,
@@ -193,16 +265,18 @@ def latency(client: SalesforceClient, store: PlatformStore, env: dict[str, str],
         samples = _edit_and_wait(client, store, edits, interval)
     finally:
         stop.set()
-    loop.join(timeout=120)
-    return _summary(samples, edits, interval, "sensor evaluated in a loop, runs in process")
+    loop.join(timeout=300)
+    return {**_summary([latency for _, latency in samples], edits, interval,
+                       "sensor evaluated in a loop, runs in process"),
+            "where_the_time_goes": where_the_time_goes(store, samples)}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--records", type=int, default=100_000)
-    parser.add_argument("--edits", type=int, default=20)
+    parser.add_argument("--edits", type=int, default=50)
     parser.add_argument("--skip-rest", action="store_true", help="measure only the Bulk API path")
-    parser.add_argument("--latency", choices=["loop", "daemon", "both"], default="both")
+    parser.add_argument("--latency", choices=["loop", "daemon", "both", "none"], default="daemon")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp, running_sandbox(Path(tmp) / "org", records=200, seed=3) as info:
         os.environ["CRM_SYNC_KEY_NAMESPACE"] = f"bench{int(time.time())}"

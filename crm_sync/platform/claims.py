@@ -62,13 +62,12 @@ def claim(conn: Connection, schema: PlatformSchema, model: str, record_ids: Iter
     if not ids:
         return {}
     until = now + timedelta(seconds=lease_seconds)
-    stmt = dialect.insert(table, conn.dialect.name).values(
-        [{"model": model, "record_id": i, "token": token, "fence": 1, "claimed_until": until} for i in ids])
+    stmt = dialect.insert(table, conn.dialect.name)
     free = sa.or_(table.c.claimed_until.is_(None), table.c.claimed_until < now, table.c.token == token)
-    conn.execute(stmt.on_conflict_do_update(
+    conn.execute(stmt.on_conflict_do_update(  # executemany: one compiled statement whatever the count
         index_elements=[table.c.model, table.c.record_id],
         set_={"token": stmt.excluded.token, "fence": table.c.fence + 1, "claimed_until": stmt.excluded.claimed_until},
-        where=free))
+        where=free), [{"model": model, "record_id": i, "token": token, "fence": 1, "claimed_until": until} for i in ids])
     rows = conn.execute(sa.select(table.c.record_id, table.c.fence).where(
         table.c.model == model, table.c.token == token, table.c.record_id.in_(ids)))
     return {record_id: Claim(model, record_id, token, fence) for record_id, fence in rows}
@@ -82,6 +81,22 @@ def holds(conn: Connection, schema: PlatformSchema, held: Claim, *, lock: bool =
     if lock and not dialect.is_sqlite(conn):
         query = query.with_for_update()
     return conn.execute(query).first() is not None
+
+
+def holding(conn: Connection, schema: PlatformSchema, model: str, held: Sequence[Claim], *,
+            lock: bool = True) -> set[int]:
+    """The record ids of `held` (claims of one model) that are still their record's current claim, in one
+    SELECT (those rows locked for the rest of the transaction, as in `holds`)."""
+    if not held:
+        return set()
+    table = schema.push_claim
+    wanted = {(c.record_id, c.token, c.fence) for c in held}
+    query = sa.select(table.c.record_id, table.c.token, table.c.fence).where(
+        table.c.model == model, table.c.record_id.in_(sorted({c.record_id for c in held}))
+    ).order_by(table.c.record_id)  # one lock order for every pusher
+    if lock and not dialect.is_sqlite(conn):
+        query = query.with_for_update()
+    return {record_id for record_id, token, fence in conn.execute(query) if (record_id, token, fence) in wanted}
 
 
 def renew(conn: Connection, schema: PlatformSchema, token: str, *, lease_seconds: int,
@@ -104,6 +119,22 @@ def start_create(conn: Connection, schema: PlatformSchema, held: Claim, *, key: 
              create_values=json.dumps(values, default=str, sort_keys=True))).rowcount == 1
 
 
+def start_creates(conn: Connection, schema: PlatformSchema, creates: Sequence[tuple[Claim, str | None, dict[str, Any]]],
+                  *, at: datetime) -> None:
+    """`start_create` for many records in one statement (executemany): (claim, key, values) each."""
+    if not creates:
+        return
+    table = schema.push_claim
+    stmt = table.update().where(
+        table.c.model == sa.bindparam("c_model"), table.c.record_id == sa.bindparam("c_record_id"),
+        table.c.token == sa.bindparam("c_token"), table.c.fence == sa.bindparam("c_fence"),
+    ).values(create_started_at=at, create_key=sa.bindparam("c_key"), create_values=sa.bindparam("c_values"))
+    conn.execute(stmt, [{"c_model": held.model, "c_record_id": held.record_id, "c_token": held.token,
+                         "c_fence": held.fence, "c_key": key,
+                         "c_values": json.dumps(values, default=str, sort_keys=True)}
+                        for held, key, values in creates])
+
+
 @dataclass(frozen=True)
 class PendingWrite:
     """An update written by a push whose acknowledgement never came (the run died, or is still running)."""
@@ -116,18 +147,20 @@ class PendingWrite:
 
 
 def start_writes(conn: Connection, schema: PlatformSchema,
-                 writes: Sequence[tuple[Claim, dict[str, Any], datetime | None]], *, at: datetime) -> int:
+                 writes: Sequence[tuple[Claim, dict[str, Any], datetime | None]], *, at: datetime) -> None:
     """Record the updates about to be written: (claim, Salesforce values, modstamp seen) each, while the claim
-    holds. Returns how many were recorded."""
+    holds (one statement, executemany)."""
+    if not writes:
+        return
     table = schema.push_claim
-    recorded = 0
-    for held, values, seen in writes:
-        recorded += conn.execute(table.update().where(
-            table.c.model == held.model, table.c.record_id == held.record_id, table.c.token == held.token,
-            table.c.fence == held.fence,
-        ).values(write_started_at=at, write_seen_modstamp=seen,
-                 write_values=json.dumps(values, default=str, sort_keys=True))).rowcount
-    return recorded
+    stmt = table.update().where(
+        table.c.model == sa.bindparam("w_model"), table.c.record_id == sa.bindparam("w_record_id"),
+        table.c.token == sa.bindparam("w_token"), table.c.fence == sa.bindparam("w_fence"),
+    ).values(write_started_at=at, write_seen_modstamp=sa.bindparam("w_seen"), write_values=sa.bindparam("w_values"))
+    conn.execute(stmt, [{"w_model": held.model, "w_record_id": held.record_id, "w_token": held.token,
+                        "w_fence": held.fence, "w_seen": seen,
+                        "w_values": json.dumps(values, default=str, sort_keys=True)}
+                       for held, values, seen in writes])
 
 
 def pending_writes(conn: Connection, schema: PlatformSchema, model: str,

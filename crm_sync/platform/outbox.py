@@ -88,6 +88,16 @@ def claim(conn: Connection, schema: PlatformSchema, *, limit: int, lease_seconds
     return token, [_entry(row) for row in rows]
 
 
+def oldest_due(conn: Connection, schema: PlatformSchema, *, now: datetime | None = None) -> datetime | None:
+    """Since when the longest-waiting due row (not dead, unclaimed or lease ended) is due; None if none is.
+    A read only: a poller asks this before it takes the write lock of a claim."""
+    now = now or utc_now()
+    table = schema.outbox
+    return conn.execute(sa.select(sa.func.min(table.c.next_attempt_at)).where(
+        table.c.dead.is_(sa.false()), table.c.next_attempt_at <= now,
+        sa.or_(table.c.claimed_until.is_(None), table.c.claimed_until < now))).scalar()
+
+
 def complete(conn: Connection, schema: PlatformSchema, ids: list[int], claim_token: str) -> int:
     """Remove rows that were sent (only while the caller's claim holds); return how many."""
     table = schema.outbox

@@ -199,6 +199,11 @@ class PlatformStore:
                                 lease_seconds=lease_seconds or defaults.claim_lease_seconds,
                                 model=None if model is None else self.section(model).model, now=now)
 
+    def oldest_due_outbox(self, *, now: datetime | None = None) -> datetime | None:
+        """When the longest-waiting due outbox row became due (None: nothing is due); a read only."""
+        with self.engine.connect() as conn:
+            return outbox.oldest_due(conn, self.schema, now=now)
+
     def release_outbox(self, ids: Sequence[int], claim_token: str, *, retry_at: datetime) -> int:
         """Give claimed rows back unsent, due again at `retry_at`."""
         with write_transaction(self.engine) as conn:
@@ -261,10 +266,10 @@ class PlatformStore:
             return claims.start_create(conn, self.schema, held, key=key, values=values, at=at)
 
     def start_writes(self, writes: Sequence[tuple[claims.Claim, dict[str, Any], datetime | None]], *,
-                     at: datetime) -> int:
+                     at: datetime) -> None:
         """Keep the updates a push is about to write until their acknowledgement (see claims)."""
         with write_transaction(self.engine) as conn:
-            return claims.start_writes(conn, self.schema, writes, at=at)
+            claims.start_writes(conn, self.schema, writes, at=at)
 
     def pending_writes(self, model: Section | str, record_ids: Sequence[int]) -> dict[int, claims.PendingWrite]:
         with self.engine.connect() as conn:
@@ -283,6 +288,24 @@ class PlatformStore:
             return push_state.acknowledge(conn, self.schema, self.section(model), held, salesforce_id=salesforce_id,
                                           sent=sent, sent_modstamp=sent_modstamp, outbox_ids=outbox_ids,
                                           outbox_token=outbox_token)
+
+    def acknowledge_pushes(self, model: Section | str, accepted: Sequence[push_state.Accepted], *,
+                           outbox_token: str | None) -> set[int]:
+        """`acknowledge_push` for many records in one transaction; the ids whose row still exists."""
+        with write_transaction(self.engine) as conn:
+            return push_state.acknowledge_many(conn, self.schema, self.section(model), accepted,
+                                               outbox_token=outbox_token)
+
+    def start_creates(self, creates: Sequence[tuple[claims.Claim, str | None, dict[str, Any]]], *,
+                      at: datetime) -> None:
+        """`start_create` for many records (claim, key, values) in one transaction."""
+        with write_transaction(self.engine) as conn:
+            claims.start_creates(conn, self.schema, creates, at=at)
+
+    def store_keys(self, model: Section | str, column: str, keys: Mapping[int, str]) -> None:
+        """`store_key` for many records (record id -> key) in one transaction."""
+        with write_transaction(self.engine) as conn:
+            push_state.store_keys(conn, self.schema, self.section(model), column, keys)
 
     def linked_ids(self, model: Section | str) -> list[str]:
         """Every Salesforce Id a row of the model holds."""

@@ -41,6 +41,9 @@ log = logging.getLogger(__name__)
 # A conservative rate at which a query job prepares its results (Salesforce and the sandbox are faster).
 BULK_RECORDS_PER_SECOND = 150_000
 LEARN_MIN_RECORDS = 10_000  # a smaller job says little about the rate (its time is mostly latency)
+# A conservative rate at which an ingest job writes rows: its first poll waits for that many seconds.
+INGEST_RECORDS_PER_SECOND = 20_000
+ESTIMATED_WAIT_MAX = 60.0  # the longest wait for an ingest job's rest, estimated from its progress
 
 
 def wait_for_job(
@@ -52,16 +55,20 @@ def wait_for_job(
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], float] = time.monotonic,
     first_wait: float = 0.0,
+    expected_records: int | None = None,
 ) -> dict:
     """Poll `jobs/{kind}/{id}` until the job is done; the final job info, or BulkJobFailed/BulkJobTimeout.
 
     `first_wait` (seconds) delays the first poll when the caller knows the job needs that long: each poll
-    is an API call, so a large job is not asked about before it can be done.
+    is an API call, so a large job is not asked about before it can be done. With `expected_records` (an
+    ingest job's rows), a poll that shows progress waits for the rest at the rate seen so far (at most
+    ESTIMATED_WAIT_MAX seconds) instead of the growing interval.
     """
     config = transport.config
     first_wait = min(max(first_wait, 0.0), config.bulk_poll_max_interval)
     # after a long first wait the job is nearly done: later polls are spaced in proportion, not from scratch
     interval = max(config.bulk_poll_interval, first_wait / 2)
+    began = clock()
     if first_wait > 0 and job.get("state") not in DONE_STATES:
         sleep(first_wait)
     started = clock()
@@ -73,11 +80,20 @@ def wait_for_job(
                                  obj=obj).json()
         if info.get("state") in DONE_STATES:
             break
-        sleep(interval)
+        estimate = _remaining_seconds(info, expected_records, clock() - began)
+        sleep(max(interval, estimate) if estimate is not None else interval)
         interval = min(interval * 1.5, config.bulk_poll_max_interval)
     if info["state"] != "JobComplete":
         raise BulkJobFailed(job["id"], info["state"], info.get("errorMessage"))
     return info
+
+
+def _remaining_seconds(info: dict, expected: int | None, elapsed: float) -> float | None:
+    """Seconds an ingest job needs for its remaining rows at the rate it showed so far (None: no rate yet)."""
+    processed = info.get("numberRecordsProcessed")
+    if not expected or not isinstance(processed, int) or processed <= 0 or elapsed <= 0:
+        return None
+    return min(ESTIMATED_WAIT_MAX, max(0, expected - processed) / (processed / elapsed))
 
 
 # --- query --------------------------------------------------------------------------------------
@@ -240,8 +256,13 @@ def run_ingest_job(
     *,
     external_id_field: str | None = None,
     sleep: Callable[[float], None] = time.sleep,
+    rows: int | None = None,
 ) -> list[RecordResult]:
-    """One ingest job over `data` (CSV): create, upload, close, wait, read the three result sets."""
+    """One ingest job over `data` (CSV): create, upload, close, wait, read the result sets.
+
+    With `rows` (the data's record count) the first poll waits for what the job needs at
+    INGEST_RECORDS_PER_SECOND, and only the result sets the job's counts say are not empty are read.
+    """
     if operation not in INGEST_OPERATIONS:
         raise ValueError(f"unknown Bulk API 2.0 operation {operation!r}")
     payload: dict[str, object] = {"object": obj, "operation": operation, "contentType": "CSV",
@@ -260,13 +281,27 @@ def run_ingest_job(
                       purpose="bulk_ingest", obj=obj)
     closed = transport.request("PATCH", f"jobs/ingest/{job['id']}", json={"state": "UploadComplete"},
                                purpose="bulk_ingest", obj=obj).json()
-    wait_for_job(transport, "ingest", closed, obj=obj, sleep=sleep)
+    first_wait = rows / INGEST_RECORDS_PER_SECOND if rows else 0.0
+    info = wait_for_job(transport, "ingest", closed, obj=obj, sleep=sleep, first_wait=first_wait,
+                        expected_records=rows)
     results: list[RecordResult] = []
-    for kind in ("successfulResults", "failedResults", "unprocessedrecords"):
+    for kind in _result_sets(info, rows):
         text = transport.request("GET", f"jobs/ingest/{job['id']}/{kind}", headers={"Accept": "text/csv"},
                                  purpose="bulk_ingest_results", obj=obj).content.decode("utf-8-sig")
         results.extend(_parse_ingest_results(kind, text, created_default=operation == "insert"))
     return results
+
+
+def _result_sets(info: dict, rows: int | None) -> list[str]:
+    """The result sets worth a call: failed ones only if the job counted failures, unprocessed ones only if
+    it processed fewer rows than were uploaded (every set when the counts are missing)."""
+    kinds = ["successfulResults"]
+    failed, processed = info.get("numberRecordsFailed"), info.get("numberRecordsProcessed")
+    if not isinstance(failed, int) or failed > 0:
+        kinds.append("failedResults")
+    if rows is None or not isinstance(processed, int) or processed < rows:
+        kinds.append("unprocessedrecords")
+    return kinds
 
 
 def _parse_ingest_results(kind: str, text: str, *, created_default: bool) -> Iterator[RecordResult]:

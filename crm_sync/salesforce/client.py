@@ -28,6 +28,9 @@ from crm_sync.salesforce.transport import Transport
 
 WriteOperation = Literal["create", "update", "upsert", "delete"]
 IngestOperation = Literal["insert", "create", "update", "upsert", "delete", "hardDelete"]
+# A /composite call may hold five collections or query subrequests: two collections, each with its read-back.
+READ_BACK_COLLECTIONS_PER_CALL = 2
+COLLECTION_SIZE = composite.COLLECTION_SIZE
 
 
 def _window_param(value: datetime) -> str:
@@ -262,41 +265,54 @@ class SalesforceClient:
         *,
         external_id_field: str | None = None,
         read_back: Sequence[str] = (),
+        collections_per_call: int = 1,
+        collection_size: int = COLLECTION_SIZE,
     ) -> list[RecordResult]:
-        """Write records with sObject Collections, 200 a call, allOrNone=false; results in input order.
+        """Write records with sObject Collections, `collection_size` (at most 200) a collection, allOrNone=false;
+        results in input order.
 
         Records that fail only with UNABLE_TO_LOCK_ROW are sent again (bounded, with backoff).
         For delete, `records` may be Ids or dicts with an Id.
-        With `read_back` fields (update and upsert only), each chunk goes as ONE `/composite` call holding
-        the write and a query of those fields for the chunk's records (by Id, or by external Id for upsert);
-        each successful result then carries them in `read_back`.
+        With `read_back` fields (update and upsert only), ONE `/composite` call holds up to
+        `collections_per_call` collections (at most READ_BACK_COLLECTIONS_PER_CALL: Salesforce allows five
+        collections or query subrequests a call) each followed by a query of those fields for its records (by
+        Id, or by external Id for upsert); each successful result then carries them in `read_back`. A
+        collection refused as a whole fails the call (SalesforceApiError).
         """
         if read_back and operation in ("update", "upsert"):
             fields = list(read_back)
+            per_call = max(1, min(collections_per_call, READ_BACK_COLLECTIONS_PER_CALL))
 
-            def send(batch: list) -> list[RecordResult]:
-                return self._send_collection_and_read_back(operation, obj, batch, external_id_field, fields)
+            def send(batches: list[list]) -> list[list[RecordResult]]:
+                return self._send_collections_and_read_back(operation, obj, batches, external_id_field, fields)
         else:
-            def send(batch: list) -> list[RecordResult]:
-                return self._send_collection(operation, obj, batch, external_id_field)
+            per_call = 1
+
+            def send(batches: list[list]) -> list[list[RecordResult]]:
+                return [self._send_collection(operation, obj, batch, external_id_field) for batch in batches]
         results: list[RecordResult] = []
         policy = self.transport.policy
-        for chunk in composite.chunks(records):
-            chunk_results: list[RecordResult | None] = [None] * len(chunk)
-            pending = list(range(len(chunk)))
+        chunks = list(composite.chunks(records, min(collection_size, COLLECTION_SIZE)))
+        for start in range(0, len(chunks), per_call):
+            group = chunks[start:start + per_call]
+            answers: list[list[RecordResult | None]] = [[None] * len(chunk) for chunk in group]
+            pending = [list(range(len(chunk))) for chunk in group]
             attempt = 0
-            while pending:
+            while any(pending):
                 attempt += 1
-                retry = []
-                for index, result in zip(pending, send([chunk[i] for i in pending]), strict=True):
-                    chunk_results[index] = result
-                    locked = result.error_codes and set(result.error_codes) == {"UNABLE_TO_LOCK_ROW"}
-                    if locked and policy.can_retry(attempt):
-                        retry.append(index)
-                if retry:
+                live = [(g, indexes) for g, indexes in enumerate(pending) if indexes]
+                sent = send([[group[g][i] for i in indexes] for g, indexes in live])
+                pending = [[] for _ in group]
+                for (g, indexes), batch_results in zip(live, sent, strict=True):
+                    for index, result in zip(indexes, batch_results, strict=True):
+                        answers[g][index] = result
+                        locked = result.error_codes and set(result.error_codes) == {"UNABLE_TO_LOCK_ROW"}
+                        if locked and policy.can_retry(attempt):
+                            pending[g].append(index)
+                if any(pending):
                     self._sleep(policy.delay(attempt))
-                pending = retry
-            results.extend(r for r in chunk_results if r is not None)
+            for chunk_answers in answers:
+                results.extend(r for r in chunk_answers if r is not None)
         return results
 
     def _send_collection(self, operation: WriteOperation, obj: str, batch: list,
@@ -307,48 +323,55 @@ class SalesforceClient:
                                         purpose=f"collections_{operation}", obj=obj).json()
         return composite.parse_collection_results(operation, answer, batch)
 
-    def _send_collection_and_read_back(self, operation: WriteOperation, obj: str, batch: list[dict],
-                                       external_id_field: str | None, fields: list[str]) -> list[RecordResult]:
-        """One `/composite` call: the collections write, then a query of `fields` for the batch's records."""
+    def _send_collections_and_read_back(self, operation: WriteOperation, obj: str, batches: list[list[dict]],
+                                        external_id_field: str | None, fields: list[str]
+                                        ) -> list[list[RecordResult]]:
+        """One `/composite` call: per batch, the collections write, then a query of `fields` for its records."""
         key = "Id" if operation == "update" else external_id_field
         if not key:
             raise ValueError("an upsert needs external_id_field")
-        method, path, params, body = composite.collection_request(operation, obj, batch, external_id_field)
-        keys = [str(r[key]) for r in batch if r.get(key)]
-        query = soql.select(obj, list(dict.fromkeys(["Id", key, *fields])),
-                            f"{soql.path(key)} IN ({','.join(soql.quote(k) for k in keys)})")
-        write_url = f"{self.transport.data_path}/{path}"
-        if params:
-            write_url += "?" + "&".join(f"{k}={url_quote(str(v), safe='')}" for k, v in params.items())
-        subrequests = [
-            composite.subrequest(method, write_url, "write", body),
-            composite.subrequest("GET", f"{self.transport.data_path}/query?q={url_quote(query, safe='')}",
-                                 "read_back"),
-        ]
+        subrequests, methods = [], set()
+        for n, batch in enumerate(batches):
+            method, path, params, body = composite.collection_request(operation, obj, batch, external_id_field)
+            methods.add(method)
+            keys = [str(r[key]) for r in batch if r.get(key)]
+            query = soql.select(obj, list(dict.fromkeys(["Id", key, *fields])),
+                                f"{soql.path(key)} IN ({','.join(soql.quote(k) for k in keys)})")
+            write_url = f"{self.transport.data_path}/{path}"
+            if params:
+                write_url += "?" + "&".join(f"{k}={url_quote(str(v), safe='')}" for k, v in params.items())
+            subrequests += [
+                composite.subrequest(method, write_url, f"write{n}", body),
+                composite.subrequest("GET", f"{self.transport.data_path}/query?q={url_quote(query, safe='')}",
+                                     f"read_back{n}"),
+            ]
         answers = self.transport.request("POST", "composite", json={"allOrNone": False,
                                                                     "compositeRequest": subrequests},
                                          purpose=f"collections_{operation}", obj=obj,
-                                         idempotent=method != "POST").json()["compositeResponse"]
-        written, read = answers[0], answers[1]
-        if int(written.get("httpStatusCode", 0)) >= 400:
-            error = (written.get("body") or [{}])[0]
-            raise SalesforceApiError(int(written["httpStatusCode"]), error.get("errorCode", "UNKNOWN"),
-                                     error.get("message", ""), error.get("fields", ()),
-                                     purpose=f"collections_{operation}")
-        rows = read["body"].get("records", []) if int(read.get("httpStatusCode", 0)) < 400 else []
+                                         idempotent="POST" not in methods).json()["compositeResponse"]
 
         def normal(value: object) -> str:  # Ids match exactly; external Ids without regard to case
             return str(value) if key == "Id" else str(value).lower()
 
-        by_key = {normal(r.get(key)): r for r in rows}
-        results = []
-        for record, result in zip(batch, composite.parse_collection_results(operation, written["body"], batch),
-                                  strict=True):
-            found = by_key.get(normal(record.get(key) or ""))
-            if result.success and found is not None:
-                result = dataclasses.replace(result, read_back={f: found.get(f) for f in fields})
-            results.append(result)
-        return results
+        out = []
+        for n, batch in enumerate(batches):
+            written, read = answers[2 * n], answers[2 * n + 1]
+            if int(written.get("httpStatusCode", 0)) >= 400:
+                error = (written.get("body") or [{}])[0]
+                raise SalesforceApiError(int(written["httpStatusCode"]), error.get("errorCode", "UNKNOWN"),
+                                         error.get("message", ""), error.get("fields", ()),
+                                         purpose=f"collections_{operation}")
+            rows = read["body"].get("records", []) if int(read.get("httpStatusCode", 0)) < 400 else []
+            by_key = {normal(r.get(key)): r for r in rows}
+            results = []
+            for record, result in zip(batch, composite.parse_collection_results(operation, written["body"], batch),
+                                      strict=True):
+                found = by_key.get(normal(record.get(key) or ""))
+                if result.success and found is not None:
+                    result = dataclasses.replace(result, read_back={f: found.get(f) for f in fields})
+                results.append(result)
+            out.append(results)
+        return out
 
     @property
     def user_id(self) -> str | None:
@@ -371,7 +394,8 @@ class SalesforceClient:
         rows = data.to_pylist() if isinstance(data, pa.Table) else list(data)
         operation = "insert" if operation == "create" else operation
         results: list[RecordResult] = []
-        for payload, _ in bulk.rows_to_csv_chunks(rows):
+        for payload, count in bulk.rows_to_csv_chunks(rows):
             results.extend(bulk.run_ingest_job(self.transport, operation, obj, payload,
-                                               external_id_field=external_id_field, sleep=self._sleep))
+                                               external_id_field=external_id_field, sleep=self._sleep,
+                                               rows=count))
         return results

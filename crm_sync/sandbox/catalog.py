@@ -94,6 +94,25 @@ class SObject:
         """The field with this name, case-insensitive as in SOQL, or None."""
         return self._by_lower.get(name.lower())  # type: ignore[attr-defined]
 
+    @property
+    def required_candidates(self) -> tuple[Field, ...]:
+        """Fields a write must not leave blank: not nillable, writable, not boolean (in field order)."""
+        cached = self.__dict__.get("_required_candidates")
+        if cached is None:
+            cached = tuple(f for f in self.fields
+                           if f.type != "boolean" and not f.nillable and (f.createable or f.updateable))
+            object.__setattr__(self, "_required_candidates", cached)
+        return cached
+
+    @property
+    def unique_fields(self) -> tuple[Field, ...]:
+        """Fields with a unique value (in field order)."""
+        cached = self.__dict__.get("_unique_fields")
+        if cached is None:
+            cached = tuple(f for f in self.fields if f.unique)
+            object.__setattr__(self, "_unique_fields", cached)
+        return cached
+
     def compound(self, name: str) -> Field | None:
         """The compound field (BillingAddress) with this name, case-insensitive, or None."""
         return self._compound_by_lower.get(name.lower())  # type: ignore[attr-defined]

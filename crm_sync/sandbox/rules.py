@@ -172,6 +172,10 @@ class Rules:
         """Every rule, or those of one object."""
         return [rule for rule in self._rules if obj is None or rule.object.lower() == obj.lower()]
 
+    def has_validation(self, obj: str) -> bool:
+        """True when the object has a validation rule (so a write needs its record in JSON form)."""
+        return any(rule.kind == VALIDATION for rule in self.all(obj))
+
     def required_fields(self, obj: str) -> list[str]:
         return [rule.field for rule in self.all(obj) if rule.kind == REQUIRED]
 

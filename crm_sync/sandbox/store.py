@@ -75,6 +75,12 @@ def schema_statements(sobject: SObject) -> list[str]:
         index = quote(f"ix_{sobject.name}_{column}")
         statements.append(f"CREATE INDEX IF NOT EXISTS {index} ON {table} ({quote(column)})")
     for field in sobject.fields:
+        if field.external_id and not field.unique:
+            # external Ids match without regard to case (upserts, `IN` look-ups): a NOCASE index, or a scan
+            index = quote(f"ixnc_{sobject.name}_{field.name}")
+            statements.append(
+                f"CREATE INDEX IF NOT EXISTS {index} ON {table} ({quote(field.name)} COLLATE NOCASE)"
+            )
         if field.unique:
             index = quote(f"uq_{sobject.name}_{field.name}")
             statements.append(
@@ -233,6 +239,10 @@ class Store:
         self.clock = clock
         self.ids = IdFactory()
         self._id_high: dict[str, int] = {}  # the highest sequence handed out per key prefix
+        # prefixes whose highest Id was read in the open write transaction: no other writer can add one
+        # before it ends (SQLite's write lock), so _new_ids trusts _id_high for them until then
+        self._ids_read: set[str] = set()
+        self._insert_sql: dict[tuple[str, tuple[str, ...]], str] = {}  # (object, columns) -> INSERT
         self._lock = threading.Lock()
         self._closed = False
         self._writer = self._connect()
@@ -270,6 +280,7 @@ class Store:
                 raise RuntimeError("the store is closed")
             conn = self._writer
             conn.execute("BEGIN IMMEDIATE")
+            self._ids_read = set()
             try:
                 yield conn
             except BaseException:
@@ -400,14 +411,17 @@ class Store:
     def _new_ids(self, conn: sqlite3.Connection, sobject: SObject, count: int) -> list[str]:
         """New Ids past both the highest Id in the table and every Id handed out before (under the lock)."""
         prefix = sobject.key_prefix
-        row = conn.execute(
-            f"SELECT Id FROM {quote(sobject.name)} WHERE Id GLOB ? ORDER BY Id DESC LIMIT 1",
-            (prefix + IdFactory.POD + "*",),
-        ).fetchone()
-        purged = conn.execute(f"SELECT max(Id) FROM {DELETE_LOG_TABLE} WHERE object = ?", (sobject.name,)).fetchone()
-        highest = max(IdFactory.sequence_of(row[0]) if row else 0, self._id_high.get(prefix, 0),
-                      IdFactory.sequence_of(purged[0]) if purged and purged[0] else 0)
-        self.ids.ensure_after(prefix, highest)
+        if prefix not in self._ids_read:
+            row = conn.execute(
+                f"SELECT Id FROM {quote(sobject.name)} WHERE Id GLOB ? ORDER BY Id DESC LIMIT 1",
+                (prefix + IdFactory.POD + "*",),
+            ).fetchone()
+            purged = conn.execute(f"SELECT max(Id) FROM {DELETE_LOG_TABLE} WHERE object = ?",
+                                  (sobject.name,)).fetchone()
+            highest = max(IdFactory.sequence_of(row[0]) if row else 0, self._id_high.get(prefix, 0),
+                          IdFactory.sequence_of(purged[0]) if purged and purged[0] else 0)
+            self.ids.ensure_after(prefix, highest)
+            self._ids_read.add(prefix)
         new = [self.ids.new_id(prefix) for _ in range(count)]
         if new:
             self._id_high[prefix] = IdFactory.sequence_of(new[-1])
@@ -458,12 +472,13 @@ class Store:
         return {field.name: convert_value(field, value) for field, value in given.items()}
 
     def _check_required(self, sobject: SObject, record: dict, names: Iterable[str]) -> None:
+        whole = names is record and len(record) == len(sobject.fields)  # a new record: every field, in order
         names = list(names)
-        missing = [
-            name for name in names
-            if (field := sobject.field(name)) is not None and field.type != "boolean" and not field.nillable
-            and (field.createable or field.updateable) and is_blank(record.get(name))
-        ]
+        if whole:
+            missing = [f.name for f in sobject.required_candidates if is_blank(record.get(f.name))]
+        else:
+            candidates = {f.name.lower() for f in sobject.required_candidates}
+            missing = [name for name in names if name.lower() in candidates and is_blank(record.get(name))]
         missing += [
             name for name in self.rules.required_fields(sobject.name)
             if name in names and name not in missing and is_blank(record.get(name))
@@ -500,9 +515,12 @@ class Store:
         self, conn: sqlite3.Connection, sobject: SObject, record: dict, names: Iterable[str], record_id: str | None
     ) -> None:
         table = quote(sobject.name)
-        for name in names:
-            field = sobject.field(name)
-            if field is None or not field.unique or is_blank(record.get(name)):
+        if not sobject.unique_fields:
+            return
+        given = names if isinstance(names, dict) else set(names)  # field names as _parse gives them
+        for field in sobject.unique_fields:
+            name = field.name
+            if name not in given or is_blank(record.get(name)):
                 continue
             row = conn.execute(
                 f"SELECT Id FROM {table} WHERE {quote(name)} = ? COLLATE NOCASE AND Id IS NOT ? LIMIT 1",
@@ -592,7 +610,8 @@ class Store:
         self._check_references(conn, sobject, changes)
         stamp = self._now_text()
         self._derive(conn, sobject, record, None, stamp)
-        self.rules.check_validation(sobject.name, self._as_json(sobject, record))
+        if self.rules.has_validation(sobject.name):
+            self.rules.check_validation(sobject.name, self._as_json(sobject, record))
         self._check_duplicate_rules(conn, sobject, record, record, None)
         self._check_unique(conn, sobject, record, record, None)
         record.update(
@@ -602,12 +621,13 @@ class Store:
         if "CaseNumber" in record:
             record["CaseNumber"] = self._case_numbers(conn, 1)[0]
         record[VISIBLE_AFTER] = timefmt.format_datetime(visible_after) if visible_after else None
-        columns = list(record)
-        conn.execute(
-            f"INSERT INTO {quote(sobject.name)} ({', '.join(map(quote, columns))}) "
-            f"VALUES ({', '.join('?' * len(columns))})",
-            [record[column] for column in columns],
-        )
+        columns = tuple(record)
+        sql = self._insert_sql.get((sobject.name, columns))
+        if sql is None:
+            sql = self._insert_sql[(sobject.name, columns)] = (
+                f"INSERT INTO {quote(sobject.name)} ({', '.join(map(quote, columns))}) "
+                f"VALUES ({', '.join('?' * len(columns))})")
+        conn.execute(sql, [record[column] for column in columns])
         return record["Id"]
 
     def _update(
@@ -620,7 +640,8 @@ class Store:
         self._check_references(conn, sobject, changes)
         stamp = self._next_stamp(previous, ("LastModifiedDate", "SystemModstamp"))
         self._derive(conn, sobject, record, previous, stamp)
-        self.rules.check_validation(sobject.name, self._as_json(sobject, record))
+        if self.rules.has_validation(sobject.name):
+            self.rules.check_validation(sobject.name, self._as_json(sobject, record))
         self._check_duplicate_rules(conn, sobject, record, changes, record_id)
         self._check_unique(conn, sobject, record, changes, record_id)
         record.update(LastModifiedDate=stamp, SystemModstamp=stamp, LastModifiedById=user_id)
@@ -851,6 +872,7 @@ class Store:
         )
         with self._write() as conn:
             conn.executemany(sql, rows)
+            self._ids_read.discard(sobject.key_prefix)  # Ids of its own: read the highest again
 
     def analyze(self) -> None:
         """Refresh the query planner's statistics (sampled, milliseconds even at a million rows).

@@ -284,10 +284,20 @@ class SyncDefaults(_Strict):
                                      description="query jobs of one Bulk receive that Salesforce prepares at "
                                                  "once (the next range is ready while this one is read)")
     push_chunk_size: int = Field(default=200, ge=1, le=200, description="records per sObject Collections call")
+    push_requests_in_flight: int = Field(default=4, ge=1, le=25,
+                                         description="sObject Collections calls a push keeps in flight at once")
     push_bulk_threshold: int = Field(default=2000, ge=1,
                                      description="a push with more records than this uses Bulk API 2.0 ingest")
     push_interval_seconds: int = Field(default=10, ge=1, le=300,
                                        description="how often the outbox sensor looks for user edits to send")
+    push_follow_idle_seconds: int = Field(
+        default=120, ge=0, le=3600,
+        description="a push_changes run the sensor launched keeps polling the outbox until nothing was due "
+                    "for this long (0: one batch per run)")
+    push_follow_max_seconds: int = Field(default=900, ge=0, le=86_400,
+                                         description="the longest a push_changes run keeps polling the outbox")
+    push_poll_seconds: float = Field(default=0.25, gt=0, le=60,
+                                     description="how often a polling push_changes run looks at the outbox")
     claim_lease_seconds: int = Field(default=300, ge=10,
                                      description="how long a claimed outbox row stays invisible to others")
     max_attempts: int = Field(default=30, ge=1, description="send attempts before a change is a dead letter")

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 import pytest
 
 from crm_sync.definitions import build_definitions
 from crm_sync.defs.resources import PlatformResource
-from crm_sync.defs.send import SENSOR_NAME
+from crm_sync.defs.send import FOLLOW_TAG, SENSOR_NAME, STALE_SECONDS
 from crm_sync.platform import PlatformStore
 from crm_sync.salesforce import SalesforceClient
 from crm_sync.salesforce.resource import SalesforceResource
@@ -29,7 +31,8 @@ key_namespace = send_fixtures.key_namespace
 
 @pytest.fixture(scope="module")
 def settings() -> Settings:
-    return settings_with()
+    # a launched push_changes run polls the outbox until idle this long (a second here, not two minutes)
+    return settings_with(lambda data: data["defaults"].update(push_follow_idle_seconds=1))
 
 
 @pytest.fixture(scope="module")
@@ -83,6 +86,34 @@ def test_sensor_launches_push_changes_for_a_user_edit_and_skips_a_system_one(
     nightly = defs.get_job_def("nightly_push").execute_in_process(instance=instance, resources=resources)
     assert nightly.success
     assert sf_records(client, "Account", f"Id = '{ids[1]}'", "Description")[0]["Description"] == f"system {marker}"
+
+
+def test_the_sensor_leaves_fresh_rows_to_a_polling_run_and_claims_stale_ones(
+        defs: dg.Definitions, resources: dict, instance: dg.DagsterInstance, client: SalesforceClient,
+        store: PlatformStore, marker: str) -> None:
+    ids = some_ids(client, "Account", 1)
+    receive_ids(client, store, "Account", ids)
+    record = store.get_record("company", salesforce_id=ids[0])["id"]
+    follower = dg.DagsterRun(job_name="push_changes", run_id=uuid.uuid4().hex, status=dg.DagsterRunStatus.STARTED,
+                             tags={FOLLOW_TAG: "true"})
+    instance.add_run(follower)
+    edit_record(store, "company", {"description": f"fresh {marker}"}, actor="user:ana@example.com", record_id=record)
+
+    skipped = _evaluate(defs, instance, resources)
+    assert isinstance(skipped, dg.SkipReason) and "polling" in (skipped.skip_message or "")
+    assert store.outbox_entries()[0].claim_token is None  # left for the polling run to claim
+
+    outbox = store.schema.outbox  # the row has waited longer than a polling run would let it
+    with store.engine.begin() as conn:
+        conn.execute(outbox.update().values(next_attempt_at=datetime.now(UTC) - timedelta(seconds=STALE_SECONDS + 5)))
+    request = _evaluate(defs, instance, resources)
+    assert isinstance(request, dg.RunRequest) and request.tags[FOLLOW_TAG] == "true"
+    assert request.run_config["ops"]["push_outbox_changes"]["config"]["follow_idle_seconds"] == 1
+
+    instance.report_run_canceled(follower)  # no polling run any more: a fresh row is claimed at once
+    edit_record(store, "company", {"description": f"again {marker}"}, actor="user:ana@example.com", record_id=record)
+    store.release_outbox([e.id for e in store.outbox_entries()], request.run_key, retry_at=datetime.now(UTC))
+    assert isinstance(_evaluate(defs, instance, resources), dg.RunRequest)
 
 
 def test_push_model_jobs_and_the_nightly_schedule(defs: dg.Definitions, resources: dict,

@@ -55,6 +55,29 @@ def test_collections_upsert_by_external_id(client: SalesforceClient, marker: str
     assert _contacts(client, marker)[first[0].id]["Title"] == "VP"
 
 
+def test_two_collections_and_their_read_backs_go_in_one_call(client: SalesforceClient, sf_admin: SandboxAdmin,
+                                                            marker: str) -> None:
+    rows = [{"External_Id__c": f"{marker}-{i}", "LastName": f"{marker} {i}"} for i in range(450)]
+    before = client.api_calls.snapshot()
+    results = client.collections_write("upsert", "Contact", rows, external_id_field="External_Id__c",
+                                       read_back=["LastModifiedById"], collections_per_call=2)
+    assert (client.api_calls.snapshot() - before).by_purpose == {"collections_upsert": 2}  # 200 + 200, then 50
+    assert len(results) == 450 and all(r.success and r.created for r in results)
+    assert [r.input["External_Id__c"] for r in results] == [row["External_Id__c"] for row in rows]
+    assert {r.read_back["LastModifiedById"] for r in results} == {client.user_id}
+
+    sf_admin.set_faults(rate_lock=0.05, seed=5)  # locked records go again, in their own collection
+    for row in rows:
+        row["Title"] = "again"
+    again = client.collections_write("upsert", "Contact", rows, external_id_field="External_Id__c",
+                                     read_back=["LastModifiedById"], collections_per_call=2)
+    assert sf_admin.faults()["injected"].get("lock", 0) > 0
+    sf_admin.clear_faults()
+    assert [r.errors for r in again if not r.success] == []
+    assert [r.id for r in again] == [r.id for r in results] and all(r.success and not r.created for r in again)
+    assert {c["Title"] for c in _contacts(client, marker).values()} == {"again"}
+
+
 def test_row_locks_on_single_records_are_retried(client: SalesforceClient, sf_admin: SandboxAdmin,
                                                  marker: str) -> None:
     sf_admin.set_faults(rate_lock=0.3, seed=11)

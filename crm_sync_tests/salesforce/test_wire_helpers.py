@@ -10,7 +10,14 @@ from datetime import UTC, datetime
 import pytest
 
 from crm_sync.salesforce.accounting import ApiCallCounter
-from crm_sync.salesforce.bulk import format_value, parse_bulk_error, rows_to_csv_chunks
+from crm_sync.salesforce.bulk import (
+    ESTIMATED_WAIT_MAX,
+    _remaining_seconds,
+    _result_sets,
+    format_value,
+    parse_bulk_error,
+    rows_to_csv_chunks,
+)
 from crm_sync.salesforce.composite import collection_request, parse_collection_results
 from crm_sync.salesforce.limits import ApiUsage, daily_api_usage, parse_limit_info
 from crm_sync.salesforce.retry import Decision, RetryPolicy, classify
@@ -103,3 +110,15 @@ def test_collection_requests_and_results() -> None:
     ok, bad = parse_collection_results("create", answer, [{"LastName": "a"}, {}])
     assert ok.success and ok.created and ok.id == "003A" and ok.input == {"LastName": "a"}
     assert not bad.success and bad.errors[0]["fields"] == ["LastName"] and bad.id is None
+
+
+def test_an_ingest_job_is_waited_for_at_its_own_pace_and_only_its_non_empty_results_are_read() -> None:
+    assert _remaining_seconds({"numberRecordsProcessed": 25_000}, 100_000, 10.0) == 30.0  # 2,500/s: 75,000 left
+    assert _remaining_seconds({"numberRecordsProcessed": 10}, 1_000_000, 10.0) == ESTIMATED_WAIT_MAX
+    assert _remaining_seconds({"numberRecordsProcessed": 0}, 100_000, 10.0) is None  # no rate yet
+    assert _remaining_seconds({}, 100_000, 10.0) is None and _remaining_seconds({"numberRecordsProcessed": 5}, None, 1) is None
+    done = {"numberRecordsProcessed": 100, "numberRecordsFailed": 0}
+    assert _result_sets(done, 100) == ["successfulResults"]
+    assert _result_sets({**done, "numberRecordsFailed": 2}, 100) == ["successfulResults", "failedResults"]
+    assert _result_sets({**done, "numberRecordsProcessed": 90}, 100) == ["successfulResults", "unprocessedrecords"]
+    assert _result_sets({}, None) == ["successfulResults", "failedResults", "unprocessedrecords"]

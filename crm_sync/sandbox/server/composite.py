@@ -1,7 +1,8 @@
 """sObject Collections (/composite/sobjects) and the composite resource (/composite).
 
 Collections write up to 200 records, each through the same path as a single REST write, and answer
-one result per record. With allOrNone=true every write runs in one Store transaction: one failed
+one result per record; the records of one call commit together, each in its own savepoint (a failed
+record undoes only itself). With allOrNone=true every write runs in one Store transaction: one failed
 record undoes all, and the others answer ALL_OR_NONE_OPERATION_ROLLED_BACK.
 /composite runs up to 25 subrequests in order through the REST router (one API call in all), with
 `@{referenceId.path}` substitution; with allOrNone=true a failed subrequest rolls everything back.
@@ -93,7 +94,10 @@ def run_collection(org: Org, items: list, write: Callable[[Any], dict], ids_of: 
             return _failure(error, ids_of(item)), False
 
     if not all_or_none:
-        return [attempt(item)[0] for item in items]
+        # one transaction for the collection, each record in its own savepoint: a failed record undoes only
+        # itself, the others commit together (one commit, not one per record)
+        with org.store.transaction():
+            return [attempt(item)[0] for item in items]
     outcomes: list[tuple[dict, bool]] = []
     try:
         with org.writes.all_or_none():

@@ -136,11 +136,19 @@ class QueryCursors:
             if not connection.in_transaction:
                 connection.execute("BEGIN")
                 exit_stack.callback(_end_transaction, connection)
-            total = connection.execute(f"SELECT COUNT(*) FROM ({query.sql})", query.params).fetchone()[0]
             sqlite_cursor: Any = connection.execute(query.sql, query.params)
-            if self._materialize():  # a connection we may not keep (a write transaction's): read it all now
-                sqlite_cursor = _RowList(sqlite_cursor.fetchall())
+            head = sqlite_cursor.fetchmany(batch_size + 1)
+            if len(head) <= batch_size:  # one page holds it all: counted as read, no COUNT(*) run
+                total = len(head)
+                sqlite_cursor.close()
+                sqlite_cursor = _RowList(head)
                 exit_stack.close()
+            else:  # the count from the same snapshot; the rows read so far are served first
+                total = connection.execute(f"SELECT COUNT(*) FROM ({query.sql})", query.params).fetchone()[0]
+                sqlite_cursor = _RowList(head, rest=sqlite_cursor)
+                if self._materialize():  # a connection we may not keep (a write transaction's): read it all now
+                    sqlite_cursor = _RowList(sqlite_cursor.fetchmany(total))
+                    exit_stack.close()
         except BaseException:
             exit_stack.close()
             raise
@@ -213,19 +221,24 @@ class QueryCursors:
 
 
 class _RowList:
-    """Rows already read, served like a cursor."""
+    """Rows already read, served like a cursor; then, if given, the rows of the cursor `rest`."""
 
-    def __init__(self, rows: list) -> None:
+    def __init__(self, rows: list, rest: Any = None) -> None:
         self._rows = rows
         self._position = 0
+        self._rest = rest
 
     def fetchmany(self, count: int) -> list:
         rows = self._rows[self._position:self._position + count]
         self._position += len(rows)
+        if len(rows) < count and self._rest is not None:
+            rows = rows + self._rest.fetchmany(count - len(rows))
         return rows
 
     def close(self) -> None:
         self._rows = []
+        if self._rest is not None:
+            self._rest.close()
 
 
 def _end_transaction(connection: sqlite3.Connection) -> None:

@@ -9,7 +9,8 @@ One push works section by section in sync order (companies before end users):
 4. for updates, the conflict check per field against the base (conflicts.py: one composite read per
    1,000 records);
 5. the record's current values are read again, right before the write: sObject Collections in chunks of
-   `push_chunk_size` (200, allOrNone=false), or one Bulk API 2.0 ingest job above `push_bulk_threshold`;
+   `push_chunk_size` (200, allOrNone=false; two collections and their read-backs per /composite call,
+   `push_requests_in_flight` calls at a time), or one Bulk API 2.0 ingest job above `push_bulk_threshold`;
 6. the acknowledgement per record (platform/push_state.py): the base of each sent field becomes the value
    sent, the Salesforce Id and `sync_status = ok` are stored, and (only while the claim's fence holds) the
    claim and its outbox rows are removed. A failure keeps Salesforce's statusCode, message and fields,
@@ -38,7 +39,7 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -49,9 +50,10 @@ from crm_sync.platform import PlatformStore, push_state
 from crm_sync.platform.claims import Claim
 from crm_sync.platform.types import utc_now
 from crm_sync.salesforce import OutcomeUnknown, RecordResult, SalesforceError, bulk, soql
-from crm_sync.salesforce.client import SalesforceClient
+from crm_sync.salesforce.client import READ_BACK_COLLECTIONS_PER_CALL, SalesforceClient
 from crm_sync.settings import Section
 from crm_sync.sync.send import conflicts, creates, rules
+from crm_sync.sync.send.in_flight import bounded_map
 from crm_sync.sync.send.matching import match_by_email
 from crm_sync.sync.send.outbox_batches import Batch, PendingChange, chunked, claim_batch, group_by_model
 from crm_sync.sync.send.values import parse_datetime, payload
@@ -116,6 +118,18 @@ class PushResult:
     apis: set[str] = field(default_factory=set)
     skip_reasons: Counter = field(default_factory=Counter)
     errors: list[dict[str, Any]] = field(default_factory=list)
+    stages: dict[str, float] = field(default_factory=dict)  # seconds per stage: claim, check, write, ack
+
+    def add(self, other: PushResult) -> None:
+        """Sum another push's result into this one (a run that pushes several batches)."""
+        for name in ("sent", "created", "updated", "unchanged", "failed", "dead", "skipped", "matched",
+                     "overwritten", "api_calls", "seconds"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.apis |= other.apis
+        self.skip_reasons.update(other.skip_reasons)
+        self.errors += other.errors[:max(0, MAX_REPORTED_ERRORS - len(self.errors))]
+        for stage, seconds in other.stages.items():
+            self.stages[stage] = self.stages.get(stage, 0.0) + seconds
 
     def metadata(self) -> dict[str, Any]:
         """Facts for Dagster metadata and the sync log."""
@@ -124,7 +138,8 @@ class PushResult:
                 "records_skipped": self.skipped, "records_matched": self.matched,
                 "fields_overwritten": self.overwritten, "api_calls": self.api_calls,
                 "seconds": round(self.seconds, 3), "api": ",".join(sorted(self.apis)) or "none",
-                "skip_reasons": dict(self.skip_reasons), "errors": self.errors}
+                "skip_reasons": dict(self.skip_reasons), "errors": self.errors,
+                "stage_seconds": {stage: round(seconds, 3) for stage, seconds in self.stages.items()}}
 
 
 class _Ack:
@@ -160,6 +175,21 @@ class _Ack:
             self.store.release_claim(section, item.claim, create_known=True)
             return False
 
+    def succeeded_all(self, section: Section, items: Sequence[PushItem]) -> int:
+        """`succeeded` for many records, ROWS_PER_SELECT per transaction; how many were stored. A chunk
+        holding a Salesforce Id another row is linked to goes again one record at a time."""
+        stored = 0
+        for chunk in chunked(items, ROWS_PER_SELECT):
+            if any(item.claim is None for item in chunk):
+                raise ValueError("a push acknowledges only records it has claimed")
+            accepted = [push_state.Accepted(item.claim, item.target_id, {**item.agreed, **item.sent},
+                                            item.last_modified, item.entry_ids) for item in chunk]
+            try:
+                stored += len(self.store.acknowledge_pushes(section, accepted, outbox_token=self.outbox_token))
+            except sa.exc.IntegrityError:
+                stored += sum(1 for item in chunk if self.succeeded(section, item))
+        return stored
+
     def failed(self, section: Section, item: PushItem, error: dict[str, Any], *, outcome_unknown: bool) -> bool:
         """Record a failed attempt; True when the record's change is now a dead letter."""
         if item.claim is not None:
@@ -174,6 +204,16 @@ class _Ack:
             except KeyError:  # the lease ran out and another run holds the row now
                 log.warning("outbox row %s is no longer claimed by this run", entry_id)
         return dead
+
+
+@contextlib.contextmanager
+def _stage(result: PushResult, name: str) -> Iterator[None]:
+    """Adds the seconds the block takes to `result.stages[name]`."""
+    started = time.monotonic()
+    try:
+        yield
+    finally:
+        result.stages[name] = result.stages.get(name, 0.0) + time.monotonic() - started
 
 
 class _KeepAlive:
@@ -226,12 +266,14 @@ class Pusher:
             try:
                 for section in self._sending_sections(grouped):
                     changes = {c.record_id: c for c in grouped.pop(section.model)}
-                    held = self._claim(section, list(changes), batch.claim_token)
-                    busy = [c for record_id, c in changes.items() if record_id not in held]
-                    self.store.release_outbox([i for c in busy for i in c.entry_ids], batch.claim_token,
-                                              retry_at=self.clock() + timedelta(seconds=BUSY_RETRY_SECONDS))
-                    rows = load_rows(self.store, section, list(held))
+                    with _stage(result, "claim"):
+                        held = self._claim(section, list(changes), batch.claim_token)
+                        busy = [c for record_id, c in changes.items() if record_id not in held]
+                        self.store.release_outbox([i for c in busy for i in c.entry_ids], batch.claim_token,
+                                                  retry_at=self.clock() + timedelta(seconds=BUSY_RETRY_SECONDS))
+                        rows = load_rows(self.store, section, list(held))
                     items, missing = [], []
+                    send_columns = [f.column for f in section.send_fields()]
                     for record_id, claim in held.items():
                         change = changes[record_id]
                         row = rows.get(record_id)
@@ -240,7 +282,7 @@ class Pusher:
                         if row is None:
                             missing.append(item)
                             continue
-                        item.columns = push_state.pending_columns(section, row)
+                        item.columns = push_state.pending_columns(section, row, send_columns)
                         items.append(item)
                     self._done_without_write(section, missing, ack)  # the app removed the record
                     self._push_section_alone(section, items, ack, result)
@@ -322,17 +364,33 @@ class Pusher:
     def _push_section(self, section: Section, items: list[PushItem], ack: _Ack, result: PushResult) -> None:
         if not items:
             return
+        with _stage(result, "check"):
+            checked = self._ready(section, items, ack, result)
+        if checked is None:
+            return
+        ready, describe = checked
+        nothing_to_send = [i for i in ready if i.target_id and not i.columns]
+        if nothing_to_send:
+            with _stage(result, "ack"):
+                self._succeeded(section, nothing_to_send, ack, result, unchanged=True)
+        self._write(section, [i for i in ready if not (i.target_id and not i.columns)], describe, ack, result)
+
+    def _ready(self, section: Section, items: list[PushItem], ack: _Ack, result: PushResult
+               ) -> tuple[list[PushItem], dict] | None:
+        """Rules, lost creates, matching, the conflict check and the re-read: the records to write (and
+        the object's describe); None when the describe failed (every record failed this attempt)."""
         try:
             describe = self.client.describe(section.object)
         except SalesforceError as exc:  # a whole-request failure is every record's, never the run's
             self._fail_all(section, items, exc, ack, result)
-            return
+            return None
         required = rules.required_on_create(describe)
+        by_field = {f.salesforce.lower(): f for f in section.send_fields()}
         duplicates = rules.duplicate_emails(self.store, section, [i.row for i in items])
         ready: list[PushItem] = []
         for item in items:
             skip = rules.check_record(section, item.row, creating=not item.row.get("salesforce_id"),
-                                      required_fields=required)
+                                      required_fields=required, send_fields_by_name=by_field)
             if skip is None and item.record_id in duplicates:
                 skip = rules.Skip("duplicate_email", "another platform record has this email")
             if skip is not None:
@@ -343,11 +401,7 @@ class Pusher:
         ready = self._find_lost_creates(section, ready, describe, ack, result)
         ready = self._match(section, ready, ack, result)
         ready = self._resolve_conflicts(section, ready, ack, result)
-        ready = self._reread(section, ready)
-        nothing_to_send = [i for i in ready if i.target_id and not i.columns]
-        if nothing_to_send:
-            self._succeeded(section, nothing_to_send, ack, result, unchanged=True)
-        self._write(section, [i for i in ready if not (i.target_id and not i.columns)], describe, ack, result)
+        return self._reread(section, ready), describe
 
     def _skip(self, section: Section, item: PushItem, skip: rules.Skip, ack: _Ack, result: PushResult) -> None:
         result.skipped += 1
@@ -460,10 +514,31 @@ class Pusher:
     # -- writing -----------------------------------------------------------------------------------
     def _write(self, section: Section, items: list[PushItem], describe: dict | None, ack: _Ack,
                result: PushResult) -> None:
+        """Write, and acknowledge each call's records as its answer comes (while later calls are in flight)."""
         if not items:
             return
+        answers = self._write_all(section, items, describe, result)
+        sent = 0
+        try:
+            while True:
+                with _stage(result, "write"):
+                    outcomes = next(answers, None)
+                if outcomes is None:
+                    break
+                self.checkpoint("written")
+                with _stage(result, "ack"):
+                    sent += self._acknowledge(section, outcomes, ack, result, log_sent=False)
+        finally:
+            answers.close()  # on an error: no further call starts
+        if sent:
+            self.store.log_event("records_sent", section=section, run_id=self.run_id, count=sent)
+
+    def _write_all(self, section: Section, items: list[PushItem], describe: dict | None,
+                   result: PushResult) -> Iterator[list[tuple[PushItem, RecordResult]]]:
+        """The writes' outcomes, one list per answer (a collections call, an ingest job)."""
         key_field = external_id_field(section, describe)
         creates_, updates = [], []
+        new_keys: dict[int, str] = {}
         for item in items:
             if item.target_id:
                 item.body = {"Id": item.target_id, **payload(section, item.row, item.columns)}
@@ -473,15 +548,20 @@ class Pusher:
                 column, name = key_field
                 item.key = item.row.get(column) or f"{self.key_namespace}:{section.model}:{item.record_id}"
                 if item.row.get(column) is None:
-                    self.store.store_key(section, item.record_id, column, item.key)
+                    new_keys[item.record_id] = item.key
                     item.row[column] = item.key
                 if column not in item.columns:
                     item.columns.append(column)
             item.body = payload(section, item.row, item.columns)
             if key_field is not None:
                 item.body[key_field[1]] = item.key
-            self.store.start_create(item.claim, key=item.key, values=item.body, at=utc_now())
             creates_.append(item)
+        # before any write: the keys on the rows, and every create recorded as pending (set-based)
+        if new_keys and key_field is not None:
+            self.store.store_keys(section, key_field[0], new_keys)
+        if creates_:
+            self.store.start_creates([(i.claim, i.key, i.body) for i in creates_ if i.claim is not None],
+                                     at=utc_now())
         for item in items:
             item.sent = {c: item.row.get(c) for c in item.columns}
         if updates:  # kept until acknowledged: a run that dies after the write leaves them to the next push
@@ -489,29 +569,39 @@ class Pusher:
         use_bulk = len(items) > self.defaults.push_bulk_threshold
         result.apis.add("bulk" if use_bulk else "rest")
         create_op = "upsert" if key_field else "create"
-        outcomes: list[tuple[PushItem, RecordResult]] = []
         for operation, group in ((create_op, creates_), ("update", updates)):
             if not group:
                 continue
             ext = key_field[1] if operation == "upsert" else None
             by_rest = [i for i in group if not use_bulk or not bulk.csv_can_carry(i.body)]
             by_bulk = [i for i in group if use_bulk and bulk.csv_can_carry(i.body)]
-            outcomes += self._write_bulk(section, operation, by_bulk, ext) if by_bulk else []
-            outcomes += self._write_collections(section, operation, by_rest, ext) if by_rest else []
-        self.checkpoint("written")
-        self._acknowledge(section, outcomes, ack, result)
+            if by_bulk:
+                yield self._write_bulk(section, operation, by_bulk, ext)
+            if by_rest:
+                yield from self._write_collections(section, operation, by_rest, ext)
 
     def _write_collections(self, section: Section, operation: str, items: list[PushItem],
-                           ext: str | None) -> list[tuple[PushItem, RecordResult]]:
-        outcomes = []
-        for chunk in chunked(items, self.defaults.push_chunk_size):
+                           ext: str | None) -> Iterator[list[tuple[PushItem, RecordResult]]]:
+        """One list of outcomes per call, in order; `push_requests_in_flight` calls at a time."""
+        per_call = READ_BACK_COLLECTIONS_PER_CALL if operation in ("update", "upsert") else 1
+
+        def send(chunk: Sequence[PushItem]) -> list[RecordResult]:
             try:
-                results = self.client.collections_write(operation, section.object, [i.body for i in chunk],
-                                                        external_id_field=ext, read_back=READ_BACK)
+                return self.client.collections_write(operation, section.object, [i.body for i in chunk],
+                                                     external_id_field=ext, read_back=READ_BACK,
+                                                     collections_per_call=per_call,
+                                                     collection_size=self.defaults.push_chunk_size)
             except SalesforceError as exc:
-                results = [_request_failure(exc)] * len(chunk)
-            outcomes += list(zip(chunk, results, strict=True))
-        return outcomes
+                return [_request_failure(exc)] * len(chunk)
+
+        # one call each: `per_call` collections of push_chunk_size records (with their read-backs)
+        chunks = list(chunked(items, self.defaults.push_chunk_size * per_call))
+        answers = bounded_map(send, chunks, self.defaults.push_requests_in_flight, name=f"push-{section.model}")
+        try:
+            for chunk, results in zip(chunks, answers, strict=True):
+                yield list(zip(chunk, results, strict=True))
+        finally:
+            answers.close()  # calls not started are cancelled; running ones finish
 
     def _write_bulk(self, section: Section, operation: str, items: list[PushItem],
                     ext: str | None) -> list[tuple[PushItem, RecordResult]]:
@@ -548,8 +638,11 @@ class Pusher:
         query = soql.select(section.object, ["Id", *READ_BACK], [
             f"LastModifiedById = {soql.quote(self.client.user_id)}",
             f"LastModifiedDate >= {soql.datetime_literal(started)}"])
+        written = sum(1 for r in results if r.success)  # spaces the polls; one results page for all of them
         try:
-            rows = {row["Id"]: row for page in self.client.bulk_query(query) for row in page.to_pylist()}
+            rows = {row["Id"]: row for page in self.client.bulk_query(
+                query, expected_records=written, max_records=max(written, self.defaults.bulk_page_records))
+                for row in page.to_pylist()}
         except SalesforceError:
             log.warning("could not read back the modstamps of an ingest job on %s", section.object, exc_info=True)
             return results
@@ -557,7 +650,8 @@ class Pusher:
                 if r.success and r.id in rows else r for r in results]
 
     def _acknowledge(self, section: Section, outcomes: list[tuple[PushItem, RecordResult]], ack: _Ack,
-                     result: PushResult) -> None:
+                     result: PushResult, *, log_sent: bool = True) -> int:
+        """Store the outcomes; how many successes were acknowledged."""
         succeeded = []
         for item, record_result in outcomes:
             if record_result.success:
@@ -581,7 +675,7 @@ class Pusher:
                 result.errors.append({"record_id": item.record_id, **error})
             self.store.log_event("record_failed", section=section, run_id=self.run_id,
                                  details={"record_id": item.record_id, **error})
-        self._succeeded(section, succeeded, ack, result)
+        return self._succeeded(section, succeeded, ack, result, log_sent=log_sent)
 
     def _fail_all(self, section: Section, items: list[PushItem], exc: SalesforceError, ack: _Ack,
                   result: PushResult) -> None:
@@ -602,15 +696,17 @@ class Pusher:
         return stamp if isinstance(stamp, datetime) else parse_datetime(stamp)
 
     def _succeeded(self, section: Section, items: list[PushItem], ack: _Ack, result: PushResult, *,
-                   unchanged: bool = False) -> None:
+                   unchanged: bool = False, log_sent: bool = True) -> int:
         if not items:
-            return
-        acknowledged = sum(1 for item in items if ack.succeeded(section, item))
+            return 0
+        acknowledged = ack.succeeded_all(section, items)
         if unchanged:
             result.unchanged += acknowledged
         else:
             result.sent += acknowledged
-        self.store.log_event("records_sent", section=section, run_id=self.run_id, count=acknowledged)
+        if log_sent:
+            self.store.log_event("records_sent", section=section, run_id=self.run_id, count=acknowledged)
+        return acknowledged
 
 
 def _request_failure(exc: SalesforceError) -> RecordResult:

@@ -12,14 +12,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
 
 from crm_sync.platform import PlatformStore
-from crm_sync.settings import Section
+from crm_sync.settings import FieldMapping, Section
 from crm_sync.settings.filters import included
 
 EMAIL_COLUMN = "email"
@@ -54,8 +54,10 @@ def _empty(value: Any) -> bool:
 
 
 def check_record(section: Section, row: dict[str, Any], *, creating: bool,
-                 required_fields: Sequence[str] = ()) -> Skip | None:
-    """The first rule the record breaks, or None when it may be sent."""
+                 required_fields: Sequence[str] = (),
+                 send_fields_by_name: Mapping[str, FieldMapping] | None = None) -> Skip | None:
+    """The first rule the record breaks, or None when it may be sent (`send_fields_by_name`: the
+    section's send fields by lower-case Salesforce name, when the caller has them already)."""
     if row.get("deleted"):
         return Skip("deleted", "the platform record is marked deleted")
     for column in section.required_columns:
@@ -64,7 +66,8 @@ def check_record(section: Section, row: dict[str, Any], *, creating: bool,
     if not included(section, row):
         return Skip("outside_filter", f"the record does not meet the section's filter: {section.filter}")
     if creating:
-        by_field = {f.salesforce.lower(): f for f in section.send_fields()}
+        by_field = send_fields_by_name if send_fields_by_name is not None else {
+            f.salesforce.lower(): f for f in section.send_fields()}
         for name in required_fields:
             mapping = by_field.get(name.lower())
             if mapping is None or _empty(row.get(mapping.column)):
