@@ -62,6 +62,17 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
+def stop(process: subprocess.Popen, grace_s: float = 5) -> None:
+    """SIGTERM, then SIGKILL after `grace_s`: under load `dagster api grpc` and `dagster-daemon` may ignore
+    SIGTERM for minutes, and a test's teardown must not wait for that."""
+    process.terminate()
+    try:
+        process.wait(grace_s)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(30)
+
+
 def _dagster(*args: str) -> None:
     result = CliRunner().invoke(dagster_cli, list(args), catch_exceptions=False)
     assert result.exit_code == 0, result.output[-3000:]
@@ -108,8 +119,7 @@ def deployment(sandbox, postgres_url: str, platform_url: str, tmp_path: Path,
                 _dagster("schedule", "stop", schedule.name, "-w", str(workspace))
         yield workspace
     finally:
-        server.terminate()
-        server.wait(30)
+        stop(server)
 
 
 def run_queue_with_daemon(instance: dg.DagsterInstance, workspace: Path, run_ids: Sequence[str]) -> list[dg.DagsterRun]:
@@ -125,8 +135,7 @@ def run_queue_with_daemon(instance: dg.DagsterInstance, workspace: Path, run_ids
                 return runs
             time.sleep(1)
     finally:
-        daemon.terminate()
-        daemon.wait(30)
+        stop(daemon)
 
 
 def _intervals(instance: dg.DagsterInstance, run_id: str, start: dg.DagsterEventType,
