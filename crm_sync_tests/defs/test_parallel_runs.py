@@ -36,7 +36,7 @@ from crm_sync.settings import load_settings
 from crm_sync.sync.send import edit_record
 from crm_sync_tests.conftest import fresh_postgres_database
 from crm_sync_tests.defs.conftest import write_sections
-from crm_sync_tests.defs.test_postgres_instance import _instance_env
+from crm_sync_tests.defs.test_postgres_instance import _instance_env, stop
 from crm_sync_tests.sync.conftest import fast_settings, make_client
 from crm_sync_tests.sync.send.conftest import receive_ids, sf_records, some_ids
 
@@ -60,17 +60,6 @@ def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
-
-
-def stop(process: subprocess.Popen, grace_s: float = 5) -> None:
-    """SIGTERM, then SIGKILL after `grace_s`: under load `dagster api grpc` and `dagster-daemon` may ignore
-    SIGTERM for minutes, and a test's teardown must not wait for that."""
-    process.terminate()
-    try:
-        process.wait(grace_s)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(30)
 
 
 def _dagster(*args: str) -> None:
