@@ -182,6 +182,8 @@ def page(ui_url: str) -> Iterator[Page]:
         try:
             page = browser.new_page(viewport={"width": 1600, "height": 1000}, base_url=ui_url)
             page.set_default_timeout(60_000)
+            # what an expect waits for (5 s by default): the asset graph's layout alone takes longer under load
+            expect.set_options(timeout=UI_TIMEOUT_MS)
             # the UI may greet a new browser with a community dialog; close it whenever it shows
             page.add_locator_handler(page.get_by_role("button", name="Skip"), lambda skip: skip.click())
             yield page
