@@ -63,3 +63,38 @@ def platform_url(request: pytest.FixtureRequest) -> str:
 def default_settings() -> Settings:
     """The sync sections shipped with the package."""
     return load_settings()
+
+
+@pytest.fixture(autouse=True)
+def _own_dagster_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """DAGSTER_HOME of every test: an empty directory of its own, never the one `make` exports (the tests run on
+    several pytest-xdist workers at once). A test that needs a configured instance sets its own."""
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path_factory.mktemp("dagster_home")))
+
+
+# The modules that take the longest (a minute or more each on the 2-core CI machine), longest first. pytest-xdist
+# gives each worker whole modules (`--dist loadfile`, pyproject's addopts) in collection order, so these start
+# first and the many short modules fill the workers around them; otherwise the run ends waiting for one of them.
+SLOWEST_MODULES = (
+    "e2e/test_ui.py",
+    "faults/test_fault_suite.py",
+    "faults/test_fault_suite_randomized.py",
+    "defs/test_parallel_runs.py",
+    "defs/test_receive_defs.py",
+    "faults/test_issue9_scenarios.py",
+    "defs/test_health.py",
+    "defs/test_postgres_instance.py",
+    "sync/test_receive.py",
+    "sync/test_catch_up.py",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The SLOWEST_MODULES' tests first (in that order), every other test after them in its usual order."""
+    tests_root = Path(__file__).parent
+
+    def rank(item: pytest.Item) -> int:
+        module = item.path.relative_to(tests_root).as_posix() if item.path.is_relative_to(tests_root) else ""
+        return SLOWEST_MODULES.index(module) if module in SLOWEST_MODULES else len(SLOWEST_MODULES)
+
+    items.sort(key=rank)  # stable: the order within a module and among the other modules stays

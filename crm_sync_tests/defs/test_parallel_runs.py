@@ -36,7 +36,7 @@ from crm_sync.settings import load_settings
 from crm_sync.sync.send import edit_record
 from crm_sync_tests.conftest import fresh_postgres_database
 from crm_sync_tests.defs.conftest import write_sections
-from crm_sync_tests.defs.test_postgres_instance import _instance_env
+from crm_sync_tests.defs.test_postgres_instance import _instance_env, stop
 from crm_sync_tests.sync.conftest import fast_settings, make_client
 from crm_sync_tests.sync.send.conftest import receive_ids, sf_records, some_ids
 
@@ -108,8 +108,7 @@ def deployment(sandbox, postgres_url: str, platform_url: str, tmp_path: Path,
                 _dagster("schedule", "stop", schedule.name, "-w", str(workspace))
         yield workspace
     finally:
-        server.terminate()
-        server.wait(30)
+        stop(server)
 
 
 def run_queue_with_daemon(instance: dg.DagsterInstance, workspace: Path, run_ids: Sequence[str]) -> list[dg.DagsterRun]:
@@ -125,8 +124,7 @@ def run_queue_with_daemon(instance: dg.DagsterInstance, workspace: Path, run_ids
                 return runs
             time.sleep(1)
     finally:
-        daemon.terminate()
-        daemon.wait(30)
+        stop(daemon)
 
 
 def _intervals(instance: dg.DagsterInstance, run_id: str, start: dg.DagsterEventType,

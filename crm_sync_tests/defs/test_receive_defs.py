@@ -124,7 +124,21 @@ def test_full_fetch_is_one_action_that_backfills_every_partition_of_every_receiv
     assert backfill.tags["crm_sync/trigger"] == "full_fetch"
 
 
-def test_full_fetch_then_ticks_fetch_only_what_changed(crm_env: Settings, sandbox) -> None:
+@pytest.fixture
+def recent_env(crm_env: Settings, tmp_path, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    """crm_env with partitions from two days ago (the first holding all older history, as in the demo), so a full
+    fetch is three partitions per asset rather than one per day since the packaged start."""
+    from crm_sync_tests.defs.conftest import write_sections
+
+    start = datetime.now(UTC).date() - timedelta(days=2)
+    recent = crm_env.model_copy(update={"defaults": crm_env.defaults.model_copy(
+        update={"partition_start_date": start})})
+    monkeypatch.setenv("CRM_SYNC_SECTIONS", str(write_sections(recent, tmp_path / "recent.yaml")))
+    return recent
+
+
+def test_full_fetch_then_ticks_fetch_only_what_changed(recent_env: Settings, sandbox) -> None:
+    crm_env = recent_env
     instance = dg.DagsterInstance.ephemeral()
     assert _full_fetch(crm_env, instance).success
     with PlatformStore(None, crm_env) as store:

@@ -61,8 +61,8 @@ def make_client(sf_env: dict[str, str]) -> ClientFactory:
 def early_changes(sf_admin: SandboxAdmin) -> EarlyChanges:
     """An Account deleted as soon as the org is up.
 
-    The `deleted` resource covers whole minutes up to the current one only (as Salesforce), so its
-    test waits for the minute after this delete; deleting early keeps that wait short.
+    The `deleted` resource covers whole minutes up to the org's current one only (as Salesforce), so its
+    test shifts the org's clock past this delete's minute.
     """
     account_id = sf_admin.create_record("Account", {"Name": "Early delete"})
     sf_admin.delete_record("Account", account_id)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-import time
+import contextlib
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 from crm_sync.salesforce import SalesforceClient, soql
+from crm_sync.sandbox.admin_client import SandboxAdmin
 
 from .conftest import EarlyChanges
 
@@ -24,16 +26,24 @@ def test_updated_lists_records_changed_in_the_window(client: SalesforceClient) -
     assert recent[0]["Id"] not in client.updated("Contact", start - timedelta(days=2), start - timedelta(days=1))
 
 
-def _wait_for_minute_after(moment: datetime) -> None:
-    """`deleted` covers whole minutes up to the current one: wait until `moment`'s minute is over."""
+@contextlib.contextmanager
+def _org_clock_a_minute_after(admin: SandboxAdmin, moment: datetime) -> Iterator[datetime]:
+    """`deleted` covers whole minutes up to the org's current one: shift the org's clock past `moment`'s
+    minute (instead of waiting for it) and yield the org's time; the clock is set back on exit."""
     next_minute = moment.replace(second=0, microsecond=0) + timedelta(minutes=1, seconds=0.2)
-    time.sleep(max(0.0, (next_minute - datetime.now(UTC)).total_seconds()))
+    offset = max(0.0, (next_minute - datetime.now(UTC)).total_seconds())
+    admin.set_clock_offset(offset)
+    try:
+        yield datetime.now(UTC) + timedelta(seconds=offset)
+    finally:
+        admin.set_clock_offset(0)
 
 
-def test_deleted_lists_ids_and_dates(client: SalesforceClient, early_changes: EarlyChanges) -> None:
-    _wait_for_minute_after(early_changes.at)
+def test_deleted_lists_ids_and_dates(client: SalesforceClient, sf_admin: SandboxAdmin,
+                                     early_changes: EarlyChanges) -> None:
     start = early_changes.at - timedelta(minutes=5)
-    deleted = dict(client.deleted("Account", start, datetime.now(UTC)))
+    with _org_clock_a_minute_after(sf_admin, early_changes.at) as org_now:
+        deleted = dict(client.deleted("Account", start, org_now))
     assert early_changes.deleted_account_id in deleted
     assert start <= deleted[early_changes.deleted_account_id] <= early_changes.at
     earlier = dict(client.deleted("Account", start - timedelta(days=2), start - timedelta(days=1)))

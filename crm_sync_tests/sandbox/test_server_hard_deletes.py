@@ -1,7 +1,7 @@
 """Hard deletes (admin action, Bulk 2.0 `hardDelete`) and emptyRecycleBin: never in queryAll, still in /deleted.
 
-The /deleted endpoint covers whole minutes up to the current one (as Salesforce answers), so the
-module makes every delete first and then waits once for the minute to turn.
+The /deleted endpoint covers whole minutes up to the org's current one (as Salesforce answers), so the
+module makes every delete first and then sets the org's clock past that minute (set back after the module).
 """
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -25,6 +26,10 @@ class Deleted:
     binned: str  # recycle bin only (stays in queryAll)
     bulk_job: str
     started: datetime
+    clock_offset_s: float  # the org's clock is ahead of the real one by this much
+
+    def org_now(self) -> datetime:
+        return datetime.now(UTC) + timedelta(seconds=self.clock_offset_s)
 
 
 def _wait_for_the_next_minute() -> None:
@@ -33,7 +38,7 @@ def _wait_for_the_next_minute() -> None:
 
 
 @pytest.fixture(scope="module")
-def deleted(sf, admin: SandboxAdmin) -> Deleted:
+def deleted(sf, admin: SandboxAdmin) -> Iterator[Deleted]:
     if time.time() % 60 > 55:
         _wait_for_the_next_minute()  # keep every delete inside one minute
     started = datetime.now(UTC).replace(second=0, microsecond=0)
@@ -44,9 +49,14 @@ def deleted(sf, admin: SandboxAdmin) -> Deleted:
     sf.Lead.delete(made[3])
     sf.Lead.delete(made[4])
     assert admin.empty_recycle_bin([made[3]]) == [made[3]]
-    _wait_for_the_next_minute()
-    return Deleted(hard=made[0], bulk=made[1:3], emptied=made[3], binned=made[4], bulk_job=results[0]["job_id"],
-                   started=started)
+    now = datetime.now(UTC)
+    offset = (now.replace(second=0, microsecond=0) + timedelta(minutes=1, seconds=0.2) - now).total_seconds()
+    admin.set_clock_offset(offset)  # the minute of the deletes is over for the org
+    try:
+        yield Deleted(hard=made[0], bulk=made[1:3], emptied=made[3], binned=made[4], bulk_job=results[0]["job_id"],
+                      started=started, clock_offset_s=offset)
+    finally:
+        admin.set_clock_offset(0)
 
 
 def _query_all_ids(sf, ids: list[str]) -> set[str]:
@@ -63,12 +73,12 @@ def test_hard_deleted_records_never_appear_in_query_all(sf, deleted: Deleted) ->
 
 
 def test_hard_deleted_records_are_listed_by_deleted_in_its_window(sf, deleted: Deleted) -> None:
-    answer = sf.Lead.deleted(deleted.started - timedelta(minutes=1), datetime.now(UTC))
+    answer = sf.Lead.deleted(deleted.started - timedelta(minutes=1), deleted.org_now())
     listed = {entry["id"]: entry["deletedDate"] for entry in answer["deletedRecords"]}
     for record_id in (deleted.hard, *deleted.bulk, deleted.emptied, deleted.binned):
         assert record_id in listed, record_id
         assert listed[record_id] <= answer["latestDateCovered"]
-    later = sf.Lead.deleted(deleted.started + timedelta(minutes=1), datetime.now(UTC))
+    later = sf.Lead.deleted(deleted.started + timedelta(minutes=1), deleted.org_now())
     assert not {deleted.hard, deleted.emptied} & {entry["id"] for entry in later["deletedRecords"]}
 
 
