@@ -66,10 +66,12 @@ def default_settings() -> Settings:
 
 
 @pytest.fixture(autouse=True)
-def _own_dagster_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
-    """DAGSTER_HOME of every test: an empty directory of its own, never the one `make` exports (the tests run on
+def _own_dagster_home_and_data(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """DAGSTER_HOME and CRM_SYNC_DATA of every test: empty directories of its own, never the one `make` exports (the tests run on
     several pytest-xdist workers at once). A test that needs a configured instance sets its own."""
     monkeypatch.setenv("DAGSTER_HOME", str(tmp_path_factory.mktemp("dagster_home")))
+    # likewise the data directory (landing files, the demo's sections): `make` exports the repo's own
+    monkeypatch.setenv("CRM_SYNC_DATA", str(tmp_path_factory.mktemp("crm_sync_data")))
 
 
 # The modules that take the longest (a minute or more each on the 2-core CI machine), longest first. pytest-xdist

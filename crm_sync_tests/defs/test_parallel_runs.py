@@ -217,7 +217,13 @@ def test_two_push_runs_claim_and_push_the_outbox_side_by_side(sandbox, postgres_
         for _ in range(2):  # each run claims its own half of the outbox when it starts
             _dagster("job", "launch", "-w", str(workspace), "-j", PUSH_CHANGES, "--config-json", json.dumps(half))
         run_ids = [run.run_id for run in instance.get_runs()]
-        runs = run_queue_with_daemon(instance, workspace, run_ids)
+        # every Salesforce answer takes a second: a push of its half lasts longer than the daemon needs to
+        # start the other run, so the two overlap however fast the push itself has become
+        sandbox.admin.set_faults(latency_ms=1000)
+        try:
+            runs = run_queue_with_daemon(instance, workspace, run_ids)
+        finally:
+            sandbox.admin.clear_faults()
         assert [run.status for run in runs] == [dg.DagsterRunStatus.SUCCESS] * 2
         sent = [entry.dagster_event.step_output_data.metadata["records_sent"].value
                 for r in run_ids for entry in instance.all_logs(r, of_type=dg.DagsterEventType.STEP_OUTPUT)]
