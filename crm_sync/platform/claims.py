@@ -119,20 +119,27 @@ def start_create(conn: Connection, schema: PlatformSchema, held: Claim, *, key: 
              create_values=json.dumps(values, default=str, sort_keys=True))).rowcount == 1
 
 
+def _update_held(conn: Connection, schema: PlatformSchema, rows: Sequence[tuple[Claim, dict[str, Any]]]) -> None:
+    """Set columns on each claim row while its (token, fence) holds: one statement, executemany."""
+    if not rows:
+        return
+    table = schema.push_claim
+    names = sorted(rows[0][1])
+    stmt = table.update().where(
+        table.c.model == sa.bindparam("h_model"), table.c.record_id == sa.bindparam("h_record_id"),
+        table.c.token == sa.bindparam("h_token"), table.c.fence == sa.bindparam("h_fence"),
+    ).values({name: sa.bindparam(f"v_{name}") for name in names})
+    conn.execute(stmt, [{"h_model": held.model, "h_record_id": held.record_id, "h_token": held.token,
+                         "h_fence": held.fence, **{f"v_{name}": values[name] for name in names}}
+                        for held, values in rows])
+
+
 def start_creates(conn: Connection, schema: PlatformSchema, creates: Sequence[tuple[Claim, str | None, dict[str, Any]]],
                   *, at: datetime) -> None:
     """`start_create` for many records in one statement (executemany): (claim, key, values) each."""
-    if not creates:
-        return
-    table = schema.push_claim
-    stmt = table.update().where(
-        table.c.model == sa.bindparam("c_model"), table.c.record_id == sa.bindparam("c_record_id"),
-        table.c.token == sa.bindparam("c_token"), table.c.fence == sa.bindparam("c_fence"),
-    ).values(create_started_at=at, create_key=sa.bindparam("c_key"), create_values=sa.bindparam("c_values"))
-    conn.execute(stmt, [{"c_model": held.model, "c_record_id": held.record_id, "c_token": held.token,
-                         "c_fence": held.fence, "c_key": key,
-                         "c_values": json.dumps(values, default=str, sort_keys=True)}
-                        for held, key, values in creates])
+    _update_held(conn, schema, [(held, {"create_started_at": at, "create_key": key,
+                                        "create_values": json.dumps(values, default=str, sort_keys=True)})
+                                for held, key, values in creates])
 
 
 @dataclass(frozen=True)
@@ -150,17 +157,9 @@ def start_writes(conn: Connection, schema: PlatformSchema,
                  writes: Sequence[tuple[Claim, dict[str, Any], datetime | None]], *, at: datetime) -> None:
     """Record the updates about to be written: (claim, Salesforce values, modstamp seen) each, while the claim
     holds (one statement, executemany)."""
-    if not writes:
-        return
-    table = schema.push_claim
-    stmt = table.update().where(
-        table.c.model == sa.bindparam("w_model"), table.c.record_id == sa.bindparam("w_record_id"),
-        table.c.token == sa.bindparam("w_token"), table.c.fence == sa.bindparam("w_fence"),
-    ).values(write_started_at=at, write_seen_modstamp=sa.bindparam("w_seen"), write_values=sa.bindparam("w_values"))
-    conn.execute(stmt, [{"w_model": held.model, "w_record_id": held.record_id, "w_token": held.token,
-                        "w_fence": held.fence, "w_seen": seen,
-                        "w_values": json.dumps(values, default=str, sort_keys=True)}
-                       for held, values, seen in writes])
+    _update_held(conn, schema, [(held, {"write_started_at": at, "write_seen_modstamp": seen,
+                                        "write_values": json.dumps(values, default=str, sort_keys=True)})
+                                for held, values, seen in writes])
 
 
 def pending_writes(conn: Connection, schema: PlatformSchema, model: str,
