@@ -58,14 +58,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--edits", type=int, default=0, help="edits per side per round (0: records / 40)")
     parser.add_argument("--kill-rate", type=float, default=0.3, help="share of runs that are SIGKILLed")
     parser.add_argument("--examples", type=int, default=5, help="examples printed per kind")
+    parser.add_argument("--output", type=Path, default=RESULTS, help="where the JSON goes (default %(default)s)")
     args = parser.parse_args(argv)
     databases = ("sqlite", "postgres") if args.db == "both" else (args.db,)
     with tempfile.TemporaryDirectory(prefix="crm-sync-faults-") as work:
         results = {db: run_one(db, args, Path(work)) for db in databases}
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps({"records": args.records, "rounds": args.rounds, "seed": args.seed,
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps({"records": args.records, "rounds": args.rounds, "seed": args.seed,
                                    "results": results}, indent=2, default=str), encoding="utf-8")
-    print(f"wrote {RESULTS}")
+    print(f"wrote {args.output}")
     failed = any(r[k] for r in results.values() for k in ("lost", "duplicated", "diverged", "stuck"))
     return 1 if failed else 0
 
