@@ -7,7 +7,7 @@ a run whose lease ran out and was taken over can never acknowledge over the newe
 the lease of every record of a token (a keep-alive while a long Bulk job runs).
 
 While a create's outcome is unknown (written, no acknowledgement yet) the claim row keeps when it was
-written, the key and the values (`start_create`); it survives the lease, so the next push and the receive
+written, the key and the values (`start_creates`); it survives the lease, so the next push and the receive
 side can look the record up instead of creating it again. `release` ends a claim; with `create_known`
 it also forgets the create (acknowledged, or refused by Salesforce).
 
@@ -108,17 +108,6 @@ def renew(conn: Connection, schema: PlatformSchema, token: str, *, lease_seconds
                         .values(claimed_until=now + timedelta(seconds=lease_seconds))).rowcount
 
 
-def start_create(conn: Connection, schema: PlatformSchema, held: Claim, *, key: str | None,
-                 values: dict[str, Any], at: datetime) -> bool:
-    """Record that a create of this record is about to be written (only while the claim holds)."""
-    table = schema.push_claim
-    return conn.execute(table.update().where(
-        table.c.model == held.model, table.c.record_id == held.record_id, table.c.token == held.token,
-        table.c.fence == held.fence,
-    ).values(create_started_at=at, create_key=key,
-             create_values=json.dumps(values, default=str, sort_keys=True))).rowcount == 1
-
-
 def _update_held(conn: Connection, schema: PlatformSchema, rows: Sequence[tuple[Claim, dict[str, Any]]]) -> None:
     """Set columns on each claim row while its (token, fence) holds: one statement, executemany."""
     if not rows:
@@ -136,7 +125,8 @@ def _update_held(conn: Connection, schema: PlatformSchema, rows: Sequence[tuple[
 
 def start_creates(conn: Connection, schema: PlatformSchema, creates: Sequence[tuple[Claim, str | None, dict[str, Any]]],
                   *, at: datetime) -> None:
-    """`start_create` for many records in one statement (executemany): (claim, key, values) each."""
+    """Record the creates about to be written: (claim, key, Salesforce values) each, while the claim holds
+    (one statement, executemany)."""
     _update_held(conn, schema, [(held, {"create_started_at": at, "create_key": key,
                                         "create_values": json.dumps(values, default=str, sort_keys=True)})
                                 for held, key, values in creates])

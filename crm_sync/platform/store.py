@@ -261,15 +261,13 @@ class PlatformStore:
         with write_transaction(self.engine) as conn:
             return claims.release(conn, self.schema, held, create_known=create_known)
 
-    def start_create(self, held: claims.Claim, *, key: str | None, values: dict[str, Any], at: datetime) -> bool:
+    def start_pending(self, *, creates: Sequence[tuple[claims.Claim, str | None, dict[str, Any]]],
+                      updates: Sequence[tuple[claims.Claim, dict[str, Any], datetime | None]], at: datetime) -> None:
+        """Before a push writes: its creates (claim, key, values) and updates (claim, values, modstamp seen)
+        recorded on their claims in one transaction, kept until acknowledged (see claims)."""
         with write_transaction(self.engine) as conn:
-            return claims.start_create(conn, self.schema, held, key=key, values=values, at=at)
-
-    def start_writes(self, writes: Sequence[tuple[claims.Claim, dict[str, Any], datetime | None]], *,
-                     at: datetime) -> None:
-        """Keep the updates a push is about to write until their acknowledgement (see claims)."""
-        with write_transaction(self.engine) as conn:
-            claims.start_writes(conn, self.schema, writes, at=at)
+            claims.start_creates(conn, self.schema, creates, at=at)
+            claims.start_writes(conn, self.schema, updates, at=at)
 
     def pending_writes(self, model: Section | str, record_ids: Sequence[int]) -> dict[int, claims.PendingWrite]:
         with self.engine.connect() as conn:
@@ -295,12 +293,6 @@ class PlatformStore:
         with write_transaction(self.engine) as conn:
             return push_state.acknowledge_many(conn, self.schema, self.section(model), accepted,
                                                outbox_token=outbox_token)
-
-    def start_creates(self, creates: Sequence[tuple[claims.Claim, str | None, dict[str, Any]]], *,
-                      at: datetime) -> None:
-        """`start_create` for many records (claim, key, values) in one transaction."""
-        with write_transaction(self.engine) as conn:
-            claims.start_creates(conn, self.schema, creates, at=at)
 
     def store_keys(self, model: Section | str, column: str, keys: Mapping[int, str]) -> None:
         """`store_key` for many records (record id -> key) in one transaction."""

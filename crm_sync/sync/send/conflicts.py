@@ -86,11 +86,10 @@ def read_current(client: SalesforceClient, obj: str, ids: Sequence[str], fields:
 
 
 def decide(section: Section, row: dict[str, Any], columns: Sequence[str], current: dict | None,
-           changed_at: Mapping[str, datetime | None] | datetime | None,
-           unacknowledged: PendingWrite | None = None) -> Decision:
+           changed_at: Mapping[str, datetime | None], unacknowledged: PendingWrite | None = None) -> Decision:
     """Which of `columns` (the platform's changes) to send, given Salesforce's current record (None: not read),
-    when the platform changed each column (or one time for all), and an earlier push's write of the record
-    that was never acknowledged (None: there is none)."""
+    when the platform changed each column, and an earlier push's write of the record that was never
+    acknowledged (None: there is none)."""
     decision = Decision(send=[], take={}, agreed={}, overwrites=[])
     sf_modified = latest_modstamp(current)
     for column in columns:
@@ -110,8 +109,7 @@ def decide(section: Section, row: dict[str, Any], columns: Sequence[str], curren
         if holds_base and not (written is not _NOTHING and _changed_since(unacknowledged, sf_modified)):
             decision.send.append(column)
             continue
-        when = changed_at.get(column) if isinstance(changed_at, Mapping) else changed_at
-        winner, reason = _winner(section, section.direction_of(mapping), when, sf_modified)
+        winner, reason = _winner(section, section.direction_of(mapping), changed_at.get(column), sf_modified)
         decision.overwrites.append(Overwrite(row["id"], row.get("salesforce_id") or "", column, mapping.salesforce,
                                              _jsonable(row.get(column)), theirs, winner, reason))
         if winner == "platform":
@@ -125,13 +123,8 @@ _NOTHING = object()
 
 
 def _unacknowledged_value(write: PendingWrite | None, field: str) -> Any:
-    """The value an unacknowledged write sent for `field` (names are case-insensitive), or _NOTHING."""
-    if write is None:
-        return _NOTHING
-    for name, value in write.values.items():
-        if name.lower() == field.lower():
-            return value
-    return _NOTHING
+    """The value an unacknowledged write sent for `field` (its payload's own field name), or _NOTHING."""
+    return _NOTHING if write is None else write.values.get(field, _NOTHING)
 
 
 def _changed_since(write: PendingWrite | None, sf_modified: datetime | None) -> bool:

@@ -556,16 +556,15 @@ class Pusher:
             if key_field is not None:
                 item.body[key_field[1]] = item.key
             creates_.append(item)
-        # before any write: the keys on the rows, and every create recorded as pending (set-based)
+        # before any write: the keys on the rows, and every create and update recorded on its claim until
+        # acknowledged (a run that dies after the write leaves them to the next push), set-based
         if new_keys and key_field is not None:
             self.store.store_keys(section, key_field[0], new_keys)
-        if creates_:
-            self.store.start_creates([(i.claim, i.key, i.body) for i in creates_ if i.claim is not None],
-                                     at=utc_now())
+        self.store.start_pending(creates=[(i.claim, i.key, i.body) for i in creates_ if i.claim is not None],
+                                 updates=[(i.claim, i.body, i.seen_modstamp) for i in updates if i.claim is not None],
+                                 at=utc_now())
         for item in items:
             item.sent = {c: item.row.get(c) for c in item.columns}
-        if updates:  # kept until acknowledged: a run that dies after the write leaves them to the next push
-            self.store.start_writes([(i.claim, i.body, i.seen_modstamp) for i in updates if i.claim], at=utc_now())
         use_bulk = len(items) > self.defaults.push_bulk_threshold
         result.apis.add("bulk" if use_bulk else "rest")
         create_op = "upsert" if key_field else "create"
