@@ -556,13 +556,14 @@ class Pusher:
             if key_field is not None:
                 item.body[key_field[1]] = item.key
             creates_.append(item)
-        # before any write: the keys on the rows, and every create and update recorded on its claim until
-        # acknowledged (a run that dies after the write leaves them to the next push), set-based
+        # before any write: the keys on the rows, and every create recorded on its claim until acknowledged
+        # (set-based); an update is recorded right before the call that carries it (`_start_updates`), so a
+        # run that dies leaves kept values only for what it may really have written
         if new_keys and key_field is not None:
             self.store.store_keys(section, key_field[0], new_keys)
-        self.store.start_pending(creates=[(i.claim, i.key, i.body) for i in creates_ if i.claim is not None],
-                                 updates=[(i.claim, i.body, i.seen_modstamp) for i in updates if i.claim is not None],
-                                 at=utc_now())
+        if creates_:
+            self.store.start_pending(creates=[(i.claim, i.key, i.body) for i in creates_ if i.claim is not None],
+                                     updates=[], at=utc_now())
         for item in items:
             item.sent = {c: item.row.get(c) for c in item.columns}
         use_bulk = len(items) > self.defaults.push_bulk_threshold
@@ -585,6 +586,7 @@ class Pusher:
         per_call = READ_BACK_COLLECTIONS_PER_CALL if operation in ("update", "upsert") else 1
 
         def send(chunk: Sequence[PushItem]) -> list[RecordResult]:
+            self._start_updates(operation, chunk)
             try:
                 return self.client.collections_write(operation, section.object, [i.body for i in chunk],
                                                      external_id_field=ext, read_back=READ_BACK,
@@ -602,9 +604,16 @@ class Pusher:
         finally:
             answers.close()  # calls not started are cancelled; running ones finish
 
+    def _start_updates(self, operation: str, items: Sequence[PushItem]) -> None:
+        """Keep the values of the updates one call is about to write on their claims until acknowledged."""
+        if operation == "update":
+            self.store.start_pending(creates=[], updates=[(i.claim, i.body, i.seen_modstamp) for i in items
+                                                          if i.claim is not None], at=utc_now())
+
     def _write_bulk(self, section: Section, operation: str, items: list[PushItem],
                     ext: str | None) -> list[tuple[PushItem, RecordResult]]:
         started = datetime.now(UTC) - timedelta(seconds=1)
+        self._start_updates(operation, items)
         try:
             results = self.client.bulk_ingest(operation, section.object, [i.body for i in items],
                                               external_id_field=ext)
