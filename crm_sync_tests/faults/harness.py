@@ -184,7 +184,7 @@ class FaultSuite:
         self.kills: Counter = Counter()
         self.run_counts: Counter = Counter()
         self.timeline: list[tuple[datetime, datetime, str]] = []  # (started, ended, what) of every run, real time
-        self.burst = 0  # runs so far: platform edits with the same count had no sync between them
+        self.burst = 0  # runs so far: edits with the same count had no sync between them
         self.run_errors: list[str] = []
         self.clock_log: list[str] = []
         self.live = False  # org clock == real clock: sleep between the sides' edits so their order is clear
@@ -491,7 +491,9 @@ class FaultSuite:
             self._api(lambda: getattr(self.sf, obj).update(truth.salesforce_id, body))
         else:
             self.admin.update_record(obj, truth.salesforce_id, body, as_user=self.rng.choice(self.users))
-        self._record(truth, SALESFORCE, values, operation)
+        types = self.rules[model].columns
+        self._record(truth, SALESFORCE, values, operation,
+                     before={c: normalize(v, types[c]) for c, v in current.items()} if current else None)
 
     def _api(self, call) -> Any:
         """A simple-salesforce call under the injected faults: retried on 503, row locks and expiry."""
@@ -615,7 +617,7 @@ class FaultSuite:
         at = real + self.org_offset if side == SALESFORCE else real
         types = self.rules[truth.model].columns
         truth.write(side, {c: normalize(v[0], types[c]) for c, v in values.items()}, at, kind, real,
-                    burst=self.burst if side == PLATFORM else None, before=before)
+                    burst=self.burst, before=before)
         self.changes[side][kind] += 1
         self.round_edited[side].add(id(truth))
 

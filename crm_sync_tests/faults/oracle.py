@@ -11,10 +11,12 @@ platform edits, the org's clock for Salesforce edits: the times the product itse
   same write), `platform_wins` / `salesforce_wins` that side. Writes closer than `tie` are both
   acceptable, and so is Salesforce's value when Salesforce changed the record (any field) after the
   platform's write, because Salesforce says when a record changed, never which field;
-- changed and changed back by the platform with no sync in between (a "burst" of edits that ends on the
+- changed and changed back by one side with no sync run in between (a "burst" of edits that ends on the
   value the field had before it): that is no change at all against the last-agreed base (the merge rule
   compares values, not edits), so the expectation without those writes is acceptable too (when the value
-  before the burst was itself unsent, the burst's time may still date the change: both are acceptable);
+  before the burst was itself unsent, the burst's time may still date the change: both are acceptable).
+  On the Salesforce side this is the same blind spot: Salesforce says a record changed, never which field,
+  so a field back at its base looks unchanged;
 - a send-only field: the platform's last value (not checked before the platform writes it: the receive
   never fills it); a receive-only field: whatever Salesforce holds.
 
@@ -83,7 +85,7 @@ class Write:
     at: datetime  # the side's own stamp (the org's clock may be shifted)
     kind: str  # user | system | person | api | automation | create
     real: datetime | None = None  # when the harness made it (one clock for both sides); None: same as `at`
-    burst: int | None = None  # platform writes: the harness's count of runs so far (no sync between equal ones)
+    burst: int | None = None  # the harness's count of runs so far (no sync between writes with equal counts)
 
     @property
     def order(self) -> datetime:
@@ -103,8 +105,8 @@ class RecordTruth:
     deleted: bool = False
     ever_deleted: bool = False
     created_by: str | None = None
-    burst_start: dict[tuple[str, int], Any] = field(default_factory=dict)  # (column, burst) -> value before it
-    reverted: set[tuple[str, int]] = field(default_factory=set)  # bursts that ended where they started
+    burst_start: dict[tuple[str, str, int], Any] = field(default_factory=dict)  # (side, column, burst) -> before
+    reverted: set[tuple[str, str, int]] = field(default_factory=set)  # bursts that ended where they started
 
     @property
     def name(self) -> str:
@@ -113,13 +115,13 @@ class RecordTruth:
     def write(self, side: str, values: dict[str, Any], at: datetime, kind: str,
               real: datetime | None = None, *, burst: int | None = None,
               before: dict[str, Any] | None = None) -> None:
-        """Record writes; for platform writes with a `burst`, `before` holds each column's value before
+        """Record writes; for writes with a `burst`, `before` holds each column's value on that side before
         this write, so a burst that returns a field to its value before the burst is known as reverted."""
         for column, value in values.items():
             self.writes.append(Write(side, column, value, at, kind, real, burst))
             if burst is None or before is None or column not in before:
                 continue
-            key = (column, burst)
+            key = (side, column, burst)
             self.burst_start.setdefault(key, before[column])
             if value == self.burst_start[key]:
                 self.reverted.add(key)
@@ -209,13 +211,17 @@ def expected_values(truth: RecordTruth, column: str, rules: ModelRules, *,
                     tie: timedelta = DEFAULT_TIE) -> set | None:
     """The acceptable end values of one field (None: any, as long as both sides agree)."""
     expected = _expected(truth, truth.writes, column, rules, tie)
-    mine = truth.last(PLATFORM, column)
-    if mine is None or mine.burst is None or (column, mine.burst) not in truth.reverted or expected is None \
-            or expected is UNCHECKED:
+    if expected is None or expected is UNCHECKED:
         return expected
-    without = [w for w in truth.writes if not (w.side == PLATFORM and w.column == column and w.burst == mine.burst)]
-    alternative = _expected(truth, without, column, rules, tie)
-    return expected if alternative is None or alternative is UNCHECKED else expected | alternative
+    for side in (PLATFORM, SALESFORCE):
+        last = truth.last(side, column)
+        if last is None or last.burst is None or (side, column, last.burst) not in truth.reverted:
+            continue
+        without = [w for w in truth.writes if not (w.side == side and w.column == column and w.burst == last.burst)]
+        alternative = _expected(truth, without, column, rules, tie)
+        if alternative is not None and alternative is not UNCHECKED:
+            expected = expected | alternative
+    return expected
 
 
 def _last(writes: list[Write], side: str, column: str) -> Write | None:

@@ -172,3 +172,20 @@ def test_a_platform_edit_changed_back_before_any_sync_may_count_as_no_change() -
     synced_between.write(PLATFORM, {"phone": "9"}, T0 + timedelta(seconds=10), "user", burst=4, before={"phone": "1"})
     synced_between.write(PLATFORM, {"phone": "1"}, T0 + timedelta(seconds=11), "user", burst=5, before={"phone": "9"})
     assert expected_values(synced_between, "phone", RULES) == {"1"}
+
+
+def test_a_salesforce_edit_changed_back_before_any_sync_may_count_as_no_change() -> None:
+    """Salesforce names the record that changed, never the field: a field that went 1 -> 2 -> 1 between two
+    syncs is back at its base, so the platform's edit of it may stand (bench/faults.py seed 4, Postgres)."""
+    truth = _truth()
+    truth.write(PLATFORM, {"phone": "9"}, T0, "user", burst=4, before={"phone": "1"})
+    truth.write(SALESFORCE, {"phone": "2"}, T0 + timedelta(seconds=2), "api", burst=5, before={"phone": "1"})
+    truth.write(SALESFORCE, {"phone": "1"}, T0 + timedelta(seconds=3), "person", burst=5, before={"phone": "2"})
+    assert expected_values(truth, "phone", RULES) == {"1", "9"}
+
+    synced_between = _truth()
+    synced_between.write(PLATFORM, {"phone": "9"}, T0, "user", burst=4, before={"phone": "1"})
+    synced_between.write(SALESFORCE, {"phone": "2"}, T0 + timedelta(seconds=2), "api", burst=5, before={"phone": "1"})
+    synced_between.write(SALESFORCE, {"phone": "1"}, T0 + timedelta(seconds=3), "person", burst=6,
+                         before={"phone": "2"})
+    assert expected_values(synced_between, "phone", RULES) == {"1"}
