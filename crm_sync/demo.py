@@ -151,10 +151,15 @@ def _materialization_metadata(result: dg.ExecuteInProcessResult, obj: str) -> di
 
 
 def expected_records() -> dict[str, int]:
-    """Per receiving section, what a full fetch will fetch (deleted records too): the progress bars' totals."""
+    """Per receiving section, what a full fetch will fetch (deleted records too): the progress bars' totals.
+    Records modified during the last `settle_seconds` wait for the next tick, so they are not counted."""
     client = SalesforceClient.from_env()
-    return {s.object: client.count(s.object, s.filter, include_deleted=True)
-            for s in load_settings().receiving_sections()}
+    settings = load_settings()
+    field = settings.defaults.modstamp_field
+    settled = datetime.now(UTC) - timedelta(seconds=settings.defaults.settle_seconds)
+    return {s.object: client.count(s.object, with_filter(s, f"{soql.path(field)} < {soql.datetime_literal(settled)}"),
+                                   include_deleted=True)
+            for s in settings.receiving_sections()}
 
 
 def print_report(reports: list[SectionReport]) -> None:

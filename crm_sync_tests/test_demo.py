@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
@@ -41,6 +42,8 @@ def test_the_demo_prints_bars_the_table_and_the_next_step_and_sends_dagster_to_a
     objects = [s["object"] for s in sections["sections"] if s.get("direction") != "off"]
     bars = [line for line in lines if "records" in line and "pages" in line]
     assert {line.split()[0] for line in bars} >= {"User", "Account", "Contact", "Case"}
+    done = {line.split()[0]: re.search(r"(\d+)/(\d+)\s+records", line).groups() for line in bars}
+    assert all(applied == total for applied, total in done.values()), done  # a bar's total is what is fetched
     table = lines.index(next(line for line in lines if line.startswith("section")))
     assert [line.split()[0] for line in lines[table + 1:table + 1 + len(objects)]] == [
         o for o in ("User", "Account", "Contact", "Note", "Task", "License__c", "Asset", "Project__c", "Case")

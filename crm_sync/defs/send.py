@@ -120,6 +120,9 @@ def build_send_definitions(settings: Settings) -> dg.Definitions:
         follow_idle = settings.defaults.push_follow_idle_seconds
         follow = follow_idle > 0
         with PlatformStore(platform.url or None, platform.settings(), migrate=False) as store:
+            if not store.has_schema():
+                return dg.SkipReason("the platform database has no crm_sync tables yet, so no edit to push "
+                                     "(the first receive creates them)")
             due_since = store.oldest_due_outbox()
             if due_since is None:
                 return dg.SkipReason("no user change is due in the outbox")

@@ -199,6 +199,10 @@ class PlatformStore:
                                 lease_seconds=lease_seconds or defaults.claim_lease_seconds,
                                 model=None if model is None else self.section(model).model, now=now)
 
+    def has_schema(self) -> bool:
+        """Whether crm_sync's tables exist in the database yet (the first receive or `crm-sync ui` makes them)."""
+        return sa.inspect(self.engine).has_table(self.schema.outbox.name)
+
     def oldest_due_outbox(self, *, now: datetime | None = None) -> datetime | None:
         """When the longest-waiting due outbox row became due (None: nothing is due); a read only."""
         with self.engine.connect() as conn:

@@ -131,3 +131,12 @@ def test_push_model_jobs_and_the_nightly_schedule(defs: dg.Definitions, resource
     assert result.success
     row = store.get_record("end_user", record_id=new)
     assert row["sync_status"] == "ok" and sf_records(client, "Contact", f"Id = '{row['salesforce_id']}'")
+
+
+def test_sensor_on_a_fresh_platform_database_skips_and_says_why(
+        defs: dg.Definitions, instance: dg.DagsterInstance, tmp_path) -> None:
+    """`make ui` before any receive: the database has no crm_sync tables yet, which is no error."""
+    resources = {"platform": PlatformResource(url=f"sqlite:///{tmp_path / 'fresh.db'}")}
+    result = _evaluate(defs, instance, resources)
+    assert isinstance(result, dg.SkipReason)
+    assert "no crm_sync tables yet" in result.skip_message
