@@ -184,7 +184,8 @@ class FaultSuite:
         self.kills: Counter = Counter()
         self.run_counts: Counter = Counter()
         self.timeline: list[tuple[datetime, datetime, str]] = []  # (started, ended, what) of every run, real time
-        self.burst = 0  # runs so far: edits with the same count had no sync between them
+        self.burst = 0  # runs so far: platform edits with the same count had no sync between them
+        self.receives: list[tuple[datetime, datetime]] = []  # completed ticks: (started, window end on the org clock)
         self.run_errors: list[str] = []
         self.clock_log: list[str] = []
         self.live = False  # org clock == real clock: sleep between the sides' edits so their order is clear
@@ -330,7 +331,20 @@ class FaultSuite:
         """One run (tick | push | nightly) in a child process, killed as `kill` says."""
         self.store.engine.dispose()
         self.burst += 1
-        return runs.run_in_child(kind, self.context(), kill, self.work_dir)
+        started = self._receive_started()
+        outcome = runs.run_in_child(kind, self.context(), kill, self.work_dir)
+        self._note_receive(outcome, started)
+        return outcome
+
+    def _receive_started(self) -> tuple[datetime, datetime]:
+        """(now, the window end a receive starting now fetches up to, on the org's clock)."""
+        now = datetime.now(UTC)
+        return now, now + self.org_offset - timedelta(seconds=self.settings.defaults.settle_seconds)
+
+    def _note_receive(self, outcome: runs.RunOutcome, started: tuple[datetime, datetime]) -> None:
+        """A tick that completed saw every Salesforce write made before it started, up to its window's end."""
+        if outcome.kind == "tick" and outcome.killed is None and not outcome.error:
+            self.receives.append(started)
 
     def later(self, minutes: float) -> None:
         """Let time pass on the platform's clock (leases and backoffs run out)."""
@@ -347,7 +361,9 @@ class FaultSuite:
         self.store.engine.dispose()  # the child must not share the parent's connections
         started = datetime.now(UTC)
         self.burst += 1
+        receive_started = self._receive_started()
         outcome = runs.run_in_child(kind, self.context(), kill, self.work_dir)
+        self._note_receive(outcome, receive_started)
         self.timeline.append((started, datetime.now(UTC), f"run {kind} kill={outcome.killed or kill or '-'} "
                                                           f"{outcome.counts} {(outcome.error or '')[:80]}"))
         self.run_counts[kind] += 1
@@ -368,8 +384,10 @@ class FaultSuite:
             calm = 0
             for iteration in range(1, self.config.quiet_iterations + 1):
                 self.platform_offset += timedelta(hours=3)
+                receive_started = self._receive_started()
                 outcomes = [runs.run_in_process("tick", ctx, client, self.store),
                             runs.run_in_process("push", ctx, client, self.store)]
+                self._note_receive(outcomes[0], receive_started)
                 if iteration == 1:
                     outcomes.append(runs.run_in_process("nightly", ctx, client, self.store))
                     outcomes.append(runs.run_in_process("push", ctx, client, self.store))
@@ -617,7 +635,7 @@ class FaultSuite:
         at = real + self.org_offset if side == SALESFORCE else real
         types = self.rules[truth.model].columns
         truth.write(side, {c: normalize(v[0], types[c]) for c, v in values.items()}, at, kind, real,
-                    burst=self.burst, before=before)
+                    burst=self.burst if side == PLATFORM else None, before=before)
         self.changes[side][kind] += 1
         self.round_edited[side].add(id(truth))
 
@@ -682,6 +700,8 @@ class FaultSuite:
         """Every mapped field of every record of every section, both sides, against the oracle."""
         report = Report()
         client = self.context().client()
+        for truth in (t for truths in self.truths.values() for t in truths):
+            truth.group_salesforce_bursts(self.receives)
         try:
             for model, rules in self.rules.items():
                 compare_model(rules, self.truths.get(model, []), self.platform_rows(model),

@@ -11,12 +11,14 @@ platform edits, the org's clock for Salesforce edits: the times the product itse
   same write), `platform_wins` / `salesforce_wins` that side. Writes closer than `tie` are both
   acceptable, and so is Salesforce's value when Salesforce changed the record (any field) after the
   platform's write, because Salesforce says when a record changed, never which field;
-- changed and changed back by one side with no sync run in between (a "burst" of edits that ends on the
-  value the field had before it): that is no change at all against the last-agreed base (the merge rule
-  compares values, not edits), so the expectation without those writes is acceptable too (when the value
-  before the burst was itself unsent, the burst's time may still date the change: both are acceptable).
-  On the Salesforce side this is the same blind spot: Salesforce says a record changed, never which field,
-  so a field back at its base looks unchanged;
+- changed and changed back by one side before the other side saw the change (a "burst" of edits that ends
+  on the value the field had before it): that is no change at all against the last-agreed base (the merge
+  rule compares values, not edits), so the expectation without those writes is acceptable too (when the
+  value before the burst was itself unsent, the burst's time may still date the change: both are
+  acceptable). A platform burst is the writes with no sync run between them; a Salesforce burst is the
+  writes no receive saw in between (`group_salesforce_bursts`: a receive sees what was written before it
+  started and stamped before its window's end, `settle_seconds` before its start). Salesforce says a record
+  changed, never which field, so a field back at its base looks unchanged;
 - a send-only field: the platform's last value (not checked before the platform writes it: the receive
   never fills it); a receive-only field: whatever Salesforce holds.
 
@@ -75,7 +77,7 @@ def normalize(value: Any, field_type: FieldType) -> Any:
     return str(value)
 
 
-@dataclass(frozen=True)
+@dataclass
 class Write:
     """One field value written by the harness on one side, at that side's time."""
 
@@ -85,7 +87,9 @@ class Write:
     at: datetime  # the side's own stamp (the org's clock may be shifted)
     kind: str  # user | system | person | api | automation | create
     real: datetime | None = None  # when the harness made it (one clock for both sides); None: same as `at`
-    burst: int | None = None  # the harness's count of runs so far (no sync between writes with equal counts)
+    burst: int | None = None  # writes of one side with equal bursts: the other side saw nothing in between
+    before: Any = None  # the side's value before this write (only where `known_before`)
+    known_before: bool = False
 
     @property
     def order(self) -> datetime:
@@ -115,18 +119,41 @@ class RecordTruth:
     def write(self, side: str, values: dict[str, Any], at: datetime, kind: str,
               real: datetime | None = None, *, burst: int | None = None,
               before: dict[str, Any] | None = None) -> None:
-        """Record writes; for writes with a `burst`, `before` holds each column's value on that side before
-        this write, so a burst that returns a field to its value before the burst is known as reverted."""
+        """Record writes; `before` holds each column's value on that side before this write, so a burst (writes
+        with one `burst`) that returns a field to its value before the burst is known as reverted."""
         for column, value in values.items():
-            self.writes.append(Write(side, column, value, at, kind, real, burst))
-            if burst is None or before is None or column not in before:
+            known = before is not None and column in before
+            self.writes.append(Write(side, column, value, at, kind, real, burst,
+                                     before[column] if known else None, known))
+        self._find_reverted(side)
+
+    def _find_reverted(self, side: str) -> None:
+        """The bursts of `side` that end on the value the field had before them (unknown start: never)."""
+        self.burst_start = {k: v for k, v in self.burst_start.items() if k[0] != side}
+        self.reverted = {k for k in self.reverted if k[0] != side}
+        unknown: set[tuple[str, str, int]] = set()
+        for w in sorted((w for w in self.writes if w.side == side and w.burst is not None), key=lambda w: w.order):
+            key = (side, w.column, w.burst)
+            if key not in self.burst_start and key not in unknown:
+                if not w.known_before:
+                    unknown.add(key)
+                    continue
+                self.burst_start[key] = w.before
+            if key in unknown:
                 continue
-            key = (side, column, burst)
-            self.burst_start.setdefault(key, before[column])
-            if value == self.burst_start[key]:
+            if w.value == self.burst_start[key]:
                 self.reverted.add(key)
             else:
                 self.reverted.discard(key)
+
+    def group_salesforce_bursts(self, receives: Sequence[tuple[datetime, datetime]]) -> None:
+        """Give each Salesforce write the burst of the first receive that saw it: `receives` are (started, one
+        clock; window end, the org's clock) of the receives that completed."""
+        for w in self.writes:
+            if w.side == SALESFORCE:
+                w.burst = next((n for n, (started, window_end) in enumerate(receives)
+                                if started > w.order and window_end > w.at), len(receives))
+        self._find_reverted(SALESFORCE)
 
     def last(self, side: str, column: str) -> Write | None:
         found = [w for w in self.writes if w.side == side and w.column == column]

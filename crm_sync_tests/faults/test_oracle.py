@@ -174,18 +174,20 @@ def test_a_platform_edit_changed_back_before_any_sync_may_count_as_no_change() -
     assert expected_values(synced_between, "phone", RULES) == {"1"}
 
 
-def test_a_salesforce_edit_changed_back_before_any_sync_may_count_as_no_change() -> None:
-    """Salesforce names the record that changed, never the field: a field that went 1 -> 2 -> 1 between two
-    syncs is back at its base, so the platform's edit of it may stand (bench/faults.py seed 4, Postgres)."""
-    truth = _truth()
-    truth.write(PLATFORM, {"phone": "9"}, T0, "user", burst=4, before={"phone": "1"})
-    truth.write(SALESFORCE, {"phone": "2"}, T0 + timedelta(seconds=2), "api", burst=5, before={"phone": "1"})
-    truth.write(SALESFORCE, {"phone": "1"}, T0 + timedelta(seconds=3), "person", burst=5, before={"phone": "2"})
-    assert expected_values(truth, "phone", RULES) == {"1", "9"}
+def test_a_salesforce_edit_changed_back_before_a_receive_saw_it_may_count_as_no_change() -> None:
+    """Salesforce names the record that changed, never the field: a field that went 1 -> 2 -> 1 before any
+    receive saw the 2 is back at its base, so the platform's edit of it may stand (bench/faults.py seeds 4
+    and 5 on Postgres). A receive sees writes made before it started and stamped before its window's end."""
+    def truth_with(receives):
+        truth = _truth()
+        truth.write(PLATFORM, {"phone": "9"}, T0, "user", burst=4, before={"phone": "1"})
+        truth.write(SALESFORCE, {"phone": "2"}, T0 + timedelta(seconds=2), "api", before={"phone": "1"})
+        truth.write(SALESFORCE, {"phone": "1"}, T0 + timedelta(seconds=6), "person", before={"phone": "2"})
+        truth.group_salesforce_bursts(receives)
+        return truth
 
-    synced_between = _truth()
-    synced_between.write(PLATFORM, {"phone": "9"}, T0, "user", burst=4, before={"phone": "1"})
-    synced_between.write(SALESFORCE, {"phone": "2"}, T0 + timedelta(seconds=2), "api", burst=5, before={"phone": "1"})
-    synced_between.write(SALESFORCE, {"phone": "1"}, T0 + timedelta(seconds=3), "person", burst=6,
-                         before={"phone": "2"})
-    assert expected_values(synced_between, "phone", RULES) == {"1"}
+    assert expected_values(truth_with([]), "phone", RULES) == {"1", "9"}
+    settling = [(T0 + timedelta(seconds=3), T0 + timedelta(seconds=1))]  # started after the 2, window ends before
+    assert expected_values(truth_with(settling), "phone", RULES) == {"1", "9"}
+    saw_it = [(T0 + timedelta(seconds=5), T0 + timedelta(seconds=3))]
+    assert expected_values(truth_with(saw_it), "phone", RULES) == {"1"}
