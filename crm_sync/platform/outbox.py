@@ -63,6 +63,23 @@ def entries(conn: Connection, schema: PlatformSchema, model: str | None = None, 
     return [_entry(row) for row in conn.execute(query)]
 
 
+def column_times(conn: Connection, schema: PlatformSchema, model: str,
+                 record_ids: list[int]) -> dict[int, dict[str, datetime]]:
+    """Per record, when each column was last changed by an edit still in the outbox: every row counts,
+    whoever holds it (a push claims whole records, so it sends fields whose rows another run leases)."""
+    table = schema.outbox
+    times: dict[int, dict[str, datetime]] = {}
+    for start in range(0, len(record_ids), 500):
+        query = sa.select(table.c.record_id, table.c.changed_columns, table.c.created_at).where(
+            table.c.model == model, table.c.record_id.in_(record_ids[start:start + 500]))
+        for record_id, columns, created_at in conn.execute(query):
+            of_record = times.setdefault(record_id, {})
+            for column in json.loads(columns):
+                if column not in of_record or created_at > of_record[column]:
+                    of_record[column] = created_at
+    return times
+
+
 def claim(conn: Connection, schema: PlatformSchema, *, limit: int, lease_seconds: int, model: str | None = None,
           now: datetime | None = None) -> tuple[str, list[OutboxEntry]]:
     """Lease up to `limit` due rows (not dead, next attempt due, not leased by someone else).

@@ -208,6 +208,11 @@ class PlatformStore:
         with self.engine.connect() as conn:
             return outbox.oldest_due(conn, self.schema, now=now)
 
+    def outbox_column_times(self, model: Section | str, record_ids: Sequence[int]) -> dict[int, dict[str, datetime]]:
+        """Per record, each column's newest outbox row time (any row of the record, leased or not)."""
+        with self.engine.connect() as conn:
+            return outbox.column_times(conn, self.schema, self.section(model).model, sorted(set(record_ids)))
+
     def release_outbox(self, ids: Sequence[int], claim_token: str, *, retry_at: datetime) -> int:
         """Give claimed rows back unsent, due again at `retry_at`."""
         with write_transaction(self.engine) as conn:

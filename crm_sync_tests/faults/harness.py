@@ -185,7 +185,7 @@ class FaultSuite:
         self.run_counts: Counter = Counter()
         self.timeline: list[tuple[datetime, datetime, str]] = []  # (started, ended, what) of every run, real time
         self.burst = 0  # runs so far: platform edits with the same count had no sync between them
-        self.receives: list[tuple[datetime, datetime]] = []  # completed ticks: (started, window end on the org clock)
+        self.receives: list[tuple[datetime, datetime, datetime]] = []  # completed ticks: started, ended, window end
         self.run_errors: list[str] = []
         self.clock_log: list[str] = []
         self.live = False  # org clock == real clock: sleep between the sides' edits so their order is clear
@@ -344,7 +344,7 @@ class FaultSuite:
     def _note_receive(self, outcome: runs.RunOutcome, started: tuple[datetime, datetime]) -> None:
         """A tick that completed saw every Salesforce write made before it started, up to its window's end."""
         if outcome.kind == "tick" and outcome.killed is None and not outcome.error:
-            self.receives.append(started)
+            self.receives.append((started[0], datetime.now(UTC), started[1]))
 
     def later(self, minutes: float) -> None:
         """Let time pass on the platform's clock (leases and backoffs run out)."""

@@ -16,8 +16,9 @@ platform edits, the org's clock for Salesforce edits: the times the product itse
   rule compares values, not edits), so the expectation without those writes is acceptable too (when the
   value before the burst was itself unsent, the burst's time may still date the change: both are
   acceptable). A platform burst is the writes with no sync run between them; a Salesforce burst is the
-  writes no receive saw in between (`group_salesforce_bursts`: a receive sees what was written before it
-  started and stamped before its window's end, `settle_seconds` before its start). Salesforce says a record
+  writes no receive saw in between (`group_salesforce_bursts`: a receive sees a record's latest write if
+  it was made before the receive started, stamped before the window's end, `settle_seconds` before the
+  start, and not overwritten before the receive ended). Salesforce says a record
   changed, never which field, so a field back at its base looks unchanged;
 - a send-only field: the platform's last value (not checked before the platform writes it: the receive
   never fills it); a receive-only field: whatever Salesforce holds.
@@ -146,13 +147,23 @@ class RecordTruth:
             else:
                 self.reverted.discard(key)
 
-    def group_salesforce_bursts(self, receives: Sequence[tuple[datetime, datetime]]) -> None:
-        """Give each Salesforce write the burst of the first receive that saw it: `receives` are (started, one
-        clock; window end, the org's clock) of the receives that completed."""
+    def group_salesforce_bursts(self, receives: Sequence[tuple[datetime, datetime, datetime]]) -> None:
+        """Number the Salesforce writes of this record into bursts: a new burst starts after a write whose
+        result a receive saw. `receives` are (started, ended; one clock: window end, the org's clock) of the
+        receives that completed. One saw a write when it started after it, ended before the record's next
+        Salesforce write (any field), and its window ended after the write's stamp."""
+        ops = sorted({(w.order, w.at) for w in self.writes if w.side == SALESFORCE})
+        burst_of: dict[datetime, int] = {}
+        burst = 0
+        for n, (made, stamp) in enumerate(ops):
+            burst_of[made] = burst
+            overwritten = ops[n + 1][0] if n + 1 < len(ops) else None
+            if any(started > made and (overwritten is None or ended < overwritten) and window_end > stamp
+                   for started, ended, window_end in receives):
+                burst += 1
         for w in self.writes:
             if w.side == SALESFORCE:
-                w.burst = next((n for n, (started, window_end) in enumerate(receives)
-                                if started > w.order and window_end > w.at), len(receives))
+                w.burst = burst_of[w.order]
         self._find_reverted(SALESFORCE)
 
     def last(self, side: str, column: str) -> Write | None:

@@ -181,6 +181,21 @@ def newest_wins_at_push_compares_the_fields_own_change_time(suite: FaultSuite) -
     return [contact]
 
 
+def newest_wins_at_push_dates_a_field_by_its_own_row_even_when_a_dead_run_leases_it(
+        suite: FaultSuite) -> list[RecordTruth]:
+    """bench/faults.py seed 5 on Postgres: a push claimed only the newer row (of another field) and dated
+    the older field's change by it, so the platform's older value overwrote Salesforce's newer one."""
+    task = _record(suite, "task", 2)
+    suite.platform_edit(task, {"description": "platform, older"})
+    assert suite.sync("push", runs.Kill(point="claimed")).killed  # its row stays leased by a dead run
+    time.sleep(ONE_CLOCK_TICK)
+    suite.salesforce_edit(task, {"description": "salesforce, newer"})
+    time.sleep(ONE_CLOCK_TICK)
+    suite.platform_edit(task, {"priority": "High" if task.initial.get("priority") != "High" else "Low"})
+    suite.sync("push")  # claims the newest row only, and pushes the whole record
+    return [task]
+
+
 SCENARIOS = {f.__name__: f for f in (
     defect_3_salesforce_edit_of_another_field_reverts_a_platform_edit,
     defect_5_system_edit_reverted_by_a_receive_and_never_sent,
@@ -192,6 +207,7 @@ SCENARIOS = {f.__name__: f for f in (
     push_killed_after_its_write_then_salesforce_restores_the_agreed_value,
     newest_wins_at_receive_compares_the_fields_own_change_time,
     newest_wins_at_push_compares_the_fields_own_change_time,
+    newest_wins_at_push_dates_a_field_by_its_own_row_even_when_a_dead_run_leases_it,
 )}
 
 

@@ -187,7 +187,9 @@ def test_a_salesforce_edit_changed_back_before_a_receive_saw_it_may_count_as_no_
         return truth
 
     assert expected_values(truth_with([]), "phone", RULES) == {"1", "9"}
-    settling = [(T0 + timedelta(seconds=3), T0 + timedelta(seconds=1))]  # started after the 2, window ends before
+    settling = [(T0 + timedelta(seconds=3), T0 + timedelta(seconds=4), T0 + timedelta(seconds=1))]  # window too early
     assert expected_values(truth_with(settling), "phone", RULES) == {"1", "9"}
-    saw_it = [(T0 + timedelta(seconds=5), T0 + timedelta(seconds=3))]
+    overwritten = [(T0 + timedelta(seconds=5), T0 + timedelta(seconds=7), T0 + timedelta(seconds=3))]  # read the 1
+    assert expected_values(truth_with(overwritten), "phone", RULES) == {"1", "9"}
+    saw_it = [(T0 + timedelta(seconds=4), T0 + timedelta(seconds=5), T0 + timedelta(seconds=3))]
     assert expected_values(truth_with(saw_it), "phone", RULES) == {"1"}

@@ -272,13 +272,14 @@ class Pusher:
                         self.store.release_outbox([i for c in busy for i in c.entry_ids], batch.claim_token,
                                                   retry_at=self.clock() + timedelta(seconds=BUSY_RETRY_SECONDS))
                         rows = load_rows(self.store, section, list(held))
+                        times = self.store.outbox_column_times(section, list(held))
                     items, missing = [], []
                     send_columns = [f.column for f in section.send_fields()]
                     for record_id, claim in held.items():
                         change = changes[record_id]
                         row = rows.get(record_id)
                         item = PushItem(row or {"id": record_id}, [], list(change.entry_ids), change.changed_at,
-                                        claim=claim, column_times=dict(change.column_times))
+                                        claim=claim, column_times={**change.column_times, **times.get(record_id, {})})
                         if row is None:
                             missing.append(item)
                             continue
