@@ -36,6 +36,7 @@ from pathlib import Path
 
 RESULTS = Path(__file__).resolve().parent / "results" / "full_fetch.json"
 REPO = Path(__file__).resolve().parents[1]
+DAGSTER_YAML = REPO / "dagster.embedded.yaml"  # what `make demo` copies; --dagster-yaml compares another
 
 
 def _sections_file(path: Path, start_days_ago: int) -> Path:
@@ -72,7 +73,7 @@ def plain_sync(work: Path) -> dict:
     return {"seconds": round(time.perf_counter() - started, 2), "records": records, "partitions": len(keys)}
 
 
-def dagster_run(work: Path) -> dict:
+def dagster_run(work: Path, dagster_yaml: Path = DAGSTER_YAML) -> dict:
     """The demo's full fetch on a fresh DAGSTER_HOME and platform store under `work`; Dagster's own output goes
     to a log file."""
     import dagster as dg
@@ -93,7 +94,7 @@ def dagster_run(work: Path) -> dict:
 
     home = work / "dagster_home"
     home.mkdir(parents=True)
-    (home / "dagster.yaml").write_text((REPO / "dagster.embedded.yaml").read_text())
+    (home / "dagster.yaml").write_text(dagster_yaml.read_text())
     os.environ["DAGSTER_HOME"] = str(home)
     os.environ["CRM_SYNC_PLATFORM_URL"] = f"sqlite:///{work / 'dagster.db'}"
     os.environ["CRM_SYNC_DATA"] = str(work / "data")
@@ -126,7 +127,7 @@ def _share(sync_seconds: float, dagster_seconds: float) -> tuple[float, float]:
     return round(bookkeeping, 2), round(bookkeeping / dagster_seconds, 3)
 
 
-def measure(info_env: dict[str, str], start_days_ago: int, repeat: int) -> dict:
+def measure(info_env: dict[str, str], start_days_ago: int, repeat: int, dagster_yaml: Path = DAGSTER_YAML) -> dict:
     with tempfile.TemporaryDirectory(prefix="crm-sync-full-fetch-") as tmp:
         work = Path(tmp)
         os.environ.update(info_env)
@@ -139,7 +140,7 @@ def measure(info_env: dict[str, str], start_days_ago: int, repeat: int) -> dict:
         for turn in range(repeat):
             (work / f"plain-{turn}").mkdir()
             syncs.append(plain_sync(work / f"plain-{turn}"))
-            runs.append(dagster_run(work / f"dagster-{turn}"))
+            runs.append(dagster_run(work / f"dagster-{turn}", dagster_yaml))
     sync_seconds = statistics.median(s["seconds"] for s in syncs)
     dagster_seconds = statistics.median(r["seconds"] for r in runs)
     bookkeeping, share = _share(sync_seconds, dagster_seconds)
@@ -174,6 +175,8 @@ def main() -> None:
     parser.add_argument("--start-days-ago", default="2", help="comma-separated: one measurement each")
     parser.add_argument("--repeat", type=int, default=3, help="measured turns of sync and Dagster run each")
     parser.add_argument("--output", type=Path, default=RESULTS)
+    parser.add_argument("--dagster-yaml", type=Path, default=DAGSTER_YAML,
+                        help="the instance settings of the Dagster runs (default: the embedded one)")
     args = parser.parse_args()
 
     from crm_sync.sandbox.process import running_sandbox
@@ -185,7 +188,7 @@ def main() -> None:
         with running_sandbox(Path(tmp) / "sandbox", records=args.records, seed=1, timeout=1800) as info:
             print(f"sandbox: {args.records:,} records seeded and served in {time.perf_counter() - seeded:.1f} s")
             for days in (int(d) for d in args.start_days_ago.split(",")):
-                figures = measure(info.env(), days, args.repeat)
+                figures = measure(info.env(), days, args.repeat, args.dagster_yaml)
                 runs.append(figures)
                 print(f"partition_start_date = today-{days} ({figures['partitions_per_asset']} partitions/asset): "
                       f"{figures['records']:,} records; sync {figures['sync_seconds']} s, Dagster run "
@@ -197,7 +200,7 @@ def main() -> None:
                       f"{figures['dagster_events']} events, "
                       f"{figures['dagster_dagster_home_mib']} MiB DAGSTER_HOME)")
     report = {"benchmark": "Dagster-run full fetch: sync seconds vs wall seconds", "records_seeded": args.records,
-              "instance": "SQLite (dagster.embedded.yaml)", "platform": "SQLite",
+              "instance": f"SQLite ({args.dagster_yaml.name})", "platform": "SQLite",
               "machine": {"cores": os.cpu_count(), "load_average_1m": {"start": load_start,
                                                                        "end": round(os.getloadavg()[0], 2)}},
               "runs": runs, "at": datetime.now(UTC).isoformat(timespec="seconds")}
