@@ -186,6 +186,8 @@ class FaultSuite:
         self.timeline: list[tuple[datetime, datetime, str]] = []  # (started, ended, what) of every run, real time
         self.burst = 0  # runs so far: platform edits with the same count had no sync between them
         self.receives: list[tuple[datetime, datetime, datetime]] = []  # completed ticks: started, ended, window end
+        self.landings: dict[str, list[tuple[datetime, datetime]]] = {}  # Salesforce Id -> pushes that wrote it
+        self.integration_user_id = ""
         self.run_errors: list[str] = []
         self.clock_log: list[str] = []
         self.live = False  # org clock == real clock: sleep between the sides' edits so their order is clear
@@ -244,6 +246,8 @@ class FaultSuite:
         self.admin.seed(self.config.records, self.config.seed)
         self.store = PlatformStore(self.platform_url, self.settings, landing_root=self.work_dir / "landing")
         self.sf = self.sandbox.salesforce()
+        self.integration_user_id = self.sf.query(
+            f"SELECT Id FROM User WHERE Username = '{self.sandbox.username}'")["records"][0]["Id"]
         self.users = [r["Username"] for r in self.sf.query_all(
             "SELECT Username FROM User WHERE IsActive = true")["records"] if r["Username"] != self.sandbox.username]
         ctx = self.context()
@@ -334,6 +338,7 @@ class FaultSuite:
         started = self._receive_started()
         outcome = runs.run_in_child(kind, self.context(), kill, self.work_dir)
         self._note_receive(outcome, started)
+        self._note_landings(outcome, started)
         return outcome
 
     def _receive_started(self) -> tuple[datetime, datetime]:
@@ -345,6 +350,19 @@ class FaultSuite:
         """A tick that completed saw every Salesforce write made before it started, up to its window's end."""
         if outcome.kind == "tick" and outcome.killed is None and not outcome.error:
             self.receives.append((started[0], datetime.now(UTC), started[1]))
+
+    def _note_landings(self, outcome: runs.RunOutcome, started: tuple[datetime, datetime]) -> None:
+        """After a push (killed or not): the records Salesforce now holds a write of by the integration user
+        made since the push started. Nothing else writes meanwhile: the harness makes its edits in between."""
+        if outcome.kind == "tick":
+            return
+        ended = datetime.now(UTC)
+        since = started[1] + timedelta(seconds=self.settings.defaults.settle_seconds)  # the org's clock at start
+        for model in self.two_way:
+            query = (f"SELECT Id FROM {self.rules[model].obj} WHERE LastModifiedById = '{self.integration_user_id}'"
+                     f" AND LastModifiedDate >= {soql.datetime_literal(since - timedelta(seconds=1))}")
+            for record in self._api(lambda q=query: self.sf.query_all(q))["records"]:
+                self.landings.setdefault(record["Id"], []).append((started[0], ended))
 
     def later(self, minutes: float) -> None:
         """Let time pass on the platform's clock (leases and backoffs run out)."""
@@ -364,6 +382,7 @@ class FaultSuite:
         receive_started = self._receive_started()
         outcome = runs.run_in_child(kind, self.context(), kill, self.work_dir)
         self._note_receive(outcome, receive_started)
+        self._note_landings(outcome, receive_started)
         self.timeline.append((started, datetime.now(UTC), f"run {kind} kill={outcome.killed or kill or '-'} "
                                                           f"{outcome.counts} {(outcome.error or '')[:80]}"))
         self.run_counts[kind] += 1
@@ -385,12 +404,16 @@ class FaultSuite:
             for iteration in range(1, self.config.quiet_iterations + 1):
                 self.platform_offset += timedelta(hours=3)
                 receive_started = self._receive_started()
-                outcomes = [runs.run_in_process("tick", ctx, client, self.store),
-                            runs.run_in_process("push", ctx, client, self.store)]
+                outcomes = [runs.run_in_process("tick", ctx, client, self.store)]
                 self._note_receive(outcomes[0], receive_started)
+                push_started = self._receive_started()
+                outcomes.append(runs.run_in_process("push", ctx, client, self.store))
+                self._note_landings(outcomes[-1], push_started)
                 if iteration == 1:
-                    outcomes.append(runs.run_in_process("nightly", ctx, client, self.store))
-                    outcomes.append(runs.run_in_process("push", ctx, client, self.store))
+                    for kind in ("nightly", "push"):
+                        push_started = self._receive_started()
+                        outcomes.append(runs.run_in_process(kind, ctx, client, self.store))
+                        self._note_landings(outcomes[-1], push_started)
                 for outcome in outcomes:
                     if outcome.error:
                         self.run_errors.append(f"quiet {outcome.kind}: {outcome.error[:300]}")
@@ -702,6 +725,7 @@ class FaultSuite:
         client = self.context().client()
         for truth in (t for truths in self.truths.values() for t in truths):
             truth.group_salesforce_bursts(self.receives)
+            truth.group_platform_bursts(self.landings.get(truth.salesforce_id or "", []))
         try:
             for model, rules in self.rules.items():
                 compare_model(rules, self.truths.get(model, []), self.platform_rows(model),

@@ -15,7 +15,8 @@ platform edits, the org's clock for Salesforce edits: the times the product itse
   on the value the field had before it): that is no change at all against the last-agreed base (the merge
   rule compares values, not edits), so the expectation without those writes is acceptable too (when the
   value before the burst was itself unsent, the burst's time may still date the change: both are
-  acceptable). A platform burst is the writes with no sync run between them; a Salesforce burst is the
+  acceptable). A platform burst is the writes no push delivered in between (`group_platform_bursts`:
+  after the push, Salesforce held the integration user's write of the record); a Salesforce burst is the
   writes no receive saw in between (`group_salesforce_bursts`: a receive sees a record's latest write if
   it was made before the receive started, stamped before the window's end, `settle_seconds` before the
   start, and not overwritten before the receive ended). Salesforce says a record
@@ -36,7 +37,7 @@ A record missing on one side is lost (stuck when its create is still waiting in 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -152,19 +153,32 @@ class RecordTruth:
         result a receive saw. `receives` are (started, ended; one clock: window end, the org's clock) of the
         receives that completed. One saw a write when it started after it, ended before the record's next
         Salesforce write (any field), and its window ended after the write's stamp."""
-        ops = sorted({(w.order, w.at) for w in self.writes if w.side == SALESFORCE})
+        self._number_bursts(SALESFORCE, lambda made, stamp, overwritten: any(
+            started > made and (overwritten is None or ended < overwritten) and window_end > stamp
+            for started, ended, window_end in receives))
+
+    def group_platform_bursts(self, landings: Sequence[tuple[datetime, datetime]]) -> None:
+        """Number the platform writes of this record into bursts: a new burst starts after a write that a push
+        delivered. `landings` are (started, ended) of the pushes after which Salesforce held a write of this
+        record by the integration user; one delivered a write when it started after it and ended before the
+        record's next platform write."""
+        self._number_bursts(PLATFORM, lambda made, _stamp, overwritten: any(
+            started > made and (overwritten is None or ended < overwritten) for started, ended in landings))
+
+    def _number_bursts(self, side: str, seen: Callable[[datetime, datetime, datetime | None], bool]) -> None:
+        """Writes of one side share a burst until one of them was seen by the other side: `seen(made, stamp,
+        next made)` of each write operation (the columns one edit wrote share its times)."""
+        operations = sorted({(w.order, w.at) for w in self.writes if w.side == side})
         burst_of: dict[datetime, int] = {}
         burst = 0
-        for n, (made, stamp) in enumerate(ops):
+        for n, (made, stamp) in enumerate(operations):
             burst_of[made] = burst
-            overwritten = ops[n + 1][0] if n + 1 < len(ops) else None
-            if any(started > made and (overwritten is None or ended < overwritten) and window_end > stamp
-                   for started, ended, window_end in receives):
+            if seen(made, stamp, operations[n + 1][0] if n + 1 < len(operations) else None):
                 burst += 1
         for w in self.writes:
-            if w.side == SALESFORCE:
+            if w.side == side:
                 w.burst = burst_of[w.order]
-        self._find_reverted(SALESFORCE)
+        self._find_reverted(side)
 
     def last(self, side: str, column: str) -> Write | None:
         found = [w for w in self.writes if w.side == side and w.column == column]

@@ -193,3 +193,22 @@ def test_a_salesforce_edit_changed_back_before_a_receive_saw_it_may_count_as_no_
     assert expected_values(truth_with(overwritten), "phone", RULES) == {"1", "9"}
     saw_it = [(T0 + timedelta(seconds=4), T0 + timedelta(seconds=5), T0 + timedelta(seconds=3))]
     assert expected_values(truth_with(saw_it), "phone", RULES) == {"1"}
+
+
+def test_a_platform_edit_changed_back_before_a_push_delivered_it_may_count_as_no_change() -> None:
+    """False -> True -> False on the platform while every push between was killed before it wrote the
+    record: no change against the base, so Salesforce's True made meanwhile stands (bench/faults.py seed 7,
+    Postgres). A push that delivered the True in between ends the burst."""
+    def truth_with(landings):
+        truth = _truth()
+        truth.write(PLATFORM, {"phone": "9"}, T0, "user", before={"phone": "1"})
+        truth.write(SALESFORCE, {"phone": "2"}, T0 + timedelta(seconds=20), "person")
+        truth.write(PLATFORM, {"phone": "1"}, T0 + timedelta(seconds=22), "user", before={"phone": "9"})
+        truth.group_platform_bursts(landings)
+        return truth
+
+    assert expected_values(truth_with([]), "phone", RULES) == {"1", "2"}
+    killed_before_writing_it = [(T0 + timedelta(seconds=1), T0 + timedelta(seconds=23))]  # ended after the next edit
+    assert expected_values(truth_with(killed_before_writing_it), "phone", RULES) == {"1", "2"}
+    delivered = [(T0 + timedelta(seconds=1), T0 + timedelta(seconds=2))]
+    assert expected_values(truth_with(delivered), "phone", RULES) == {"1"}
