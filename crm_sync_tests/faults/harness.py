@@ -308,8 +308,11 @@ class FaultSuite:
     # -- steps for hand-made scenarios -------------------------------------------------------------
     def platform_edit(self, truth: RecordTruth, values: dict[str, Any], actor: str = "user") -> None:
         """Edit a record on the platform as `user` or `system` (values by column), recorded for the oracle."""
+        row = self.store.get_record(truth.model, record_id=truth.platform_id) or {}
         edit_record(self.store, truth.model, values, actor=f"{actor}:fault-suite", record_id=truth.platform_id)
-        self._record(truth, PLATFORM, {c: (v, v) for c, v in values.items()}, actor)
+        types = self.rules[truth.model].columns
+        self._record(truth, PLATFORM, {c: (v, v) for c, v in values.items()}, actor,
+                     before={c: normalize(row.get(c), types[c]) for c in values})
 
     def salesforce_edit(self, truth: RecordTruth, values: dict[str, Any], how: str = "person") -> None:
         """Edit a record in Salesforce (values by column, JSON form) as a person or as automation."""
