@@ -753,6 +753,10 @@ class FaultSuite:
                 last = max(w.order for w in truth.writes) + timedelta(seconds=60)
                 events += [(start, f"  {start:%H:%M:%S.%f}-{end:%H:%M:%S.%f} {what}")
                            for start, end, what in self.timeline if first <= start <= last]
+                events += [(start, f"  {start:%H:%M:%S.%f}-{end:%H:%M:%S.%f} landed: Salesforce holds the push's write")
+                           for start, end in self.landings.get(truth.salesforce_id or "", [])]
+                events += [(w.order, f"  {w.order:%H:%M:%S.%f} burst {w.side} {w.column} #{w.burst}")
+                           for w in truth.writes if w.column == finding.column]
             lines.extend(text for _, text in sorted(events))
             needles = [n for n in (truth.salesforce_id, str(truth.platform_id) if truth.platform_id else None) if n]
             schema = self.store.schema
