@@ -336,34 +336,31 @@ class FaultSuite:
 
     def sync(self, kind: str, kill: runs.Kill | None = None) -> runs.RunOutcome:
         """One run (tick | push | nightly) in a child process, killed as `kill` says."""
-        self.store.engine.dispose()
+        self.store.engine.dispose()  # the child must not share the parent's connections
         self.burst += 1
-        started = self._receive_started()
+        started = self._clocks_now()
         outcome = runs.run_in_child(kind, self.context(), kill, self.work_dir)
-        self._note_receive(outcome, started)
-        self._note_landings(outcome, started)
+        self._note_run(outcome, started)
         return outcome
 
-    def _receive_started(self) -> tuple[datetime, datetime]:
-        """(now, the window end a receive starting now fetches up to, on the org's clock)."""
+    def _clocks_now(self) -> tuple[datetime, datetime]:
+        """(real now, the org's clock now)."""
         now = datetime.now(UTC)
-        return now, now + self.org_offset - timedelta(seconds=self.settings.defaults.settle_seconds)
+        return now, now + self.org_offset
 
-    def _note_receive(self, outcome: runs.RunOutcome, started: tuple[datetime, datetime]) -> None:
-        """A tick that completed saw every Salesforce write made before it started, up to its window's end."""
-        if outcome.kind == "tick" and outcome.killed is None and not outcome.error:
-            self.receives.append((started[0], datetime.now(UTC), started[1]))
-
-    def _note_landings(self, outcome: runs.RunOutcome, started: tuple[datetime, datetime]) -> None:
-        """After a push (killed or not): the records Salesforce now holds a write of by the integration user
-        made since the push started. Nothing else writes meanwhile: the harness makes its edits in between."""
-        if outcome.kind == "tick":
-            return
+    def _note_run(self, outcome: runs.RunOutcome, started: tuple[datetime, datetime]) -> None:
+        """What the other side saw: a completed tick, every Salesforce write made before it started up to its
+        window's end (`settle_seconds` before the start); a push (killed or not), the records Salesforce now
+        holds a write of by the integration user since it started. The harness edits only between runs."""
         ended = datetime.now(UTC)
-        since = started[1] + timedelta(seconds=self.settings.defaults.settle_seconds)  # the org's clock at start
+        if outcome.kind == "tick":
+            if outcome.killed is None and not outcome.error:
+                window_end = started[1] - timedelta(seconds=self.settings.defaults.settle_seconds)
+                self.receives.append((started[0], ended, window_end))
+            return
         for model in self.two_way:
             query = (f"SELECT Id FROM {self.rules[model].obj} WHERE LastModifiedById = '{self.integration_user_id}'"
-                     f" AND LastModifiedDate >= {soql.datetime_literal(since - timedelta(seconds=1))}")
+                     f" AND LastModifiedDate >= {soql.datetime_literal(started[1] - timedelta(seconds=1))}")
             for record in self._api(lambda q=query: self.sf.query_all(q))["records"]:
                 self.landings.setdefault(record["Id"], []).append((started[0], ended))
 
@@ -379,13 +376,8 @@ class FaultSuite:
                 kill = runs.Kill(point=self.rng.choice(runs.KILL_POINTS[kind]), nth=self.rng.choice((1, 1, 2)))
             else:
                 kill = runs.Kill(seconds=self.rng.uniform(0.05, 1.5))
-        self.store.engine.dispose()  # the child must not share the parent's connections
         started = datetime.now(UTC)
-        self.burst += 1
-        receive_started = self._receive_started()
-        outcome = runs.run_in_child(kind, self.context(), kill, self.work_dir)
-        self._note_receive(outcome, receive_started)
-        self._note_landings(outcome, receive_started)
+        outcome = self.sync(kind, kill)
         self.timeline.append((started, datetime.now(UTC), f"run {kind} kill={outcome.killed or kill or '-'} "
                                                           f"{outcome.counts} {(outcome.error or '')[:80]}"))
         self.run_counts[kind] += 1
@@ -406,17 +398,11 @@ class FaultSuite:
             calm = 0
             for iteration in range(1, self.config.quiet_iterations + 1):
                 self.platform_offset += timedelta(hours=3)
-                receive_started = self._receive_started()
-                outcomes = [runs.run_in_process("tick", ctx, client, self.store)]
-                self._note_receive(outcomes[0], receive_started)
-                push_started = self._receive_started()
-                outcomes.append(runs.run_in_process("push", ctx, client, self.store))
-                self._note_landings(outcomes[-1], push_started)
-                if iteration == 1:
-                    for kind in ("nightly", "push"):
-                        push_started = self._receive_started()
-                        outcomes.append(runs.run_in_process(kind, ctx, client, self.store))
-                        self._note_landings(outcomes[-1], push_started)
+                outcomes = []
+                for kind in ("tick", "push", *(("nightly", "push") if iteration == 1 else ())):
+                    started = self._clocks_now()
+                    outcomes.append(runs.run_in_process(kind, ctx, client, self.store))
+                    self._note_run(outcomes[-1], started)
                 for outcome in outcomes:
                     if outcome.error:
                         self.run_errors.append(f"quiet {outcome.kind}: {outcome.error[:300]}")
