@@ -184,6 +184,7 @@ def _run_times(home: Path) -> dict[str, tuple[float, float | None]]:
     import dagster as dg
     from dagster._core.instance.ref import InstanceRef
 
+    os.environ["DAGSTER_HOME"] = str(home)  # the embedded event log finds its files by it
     with dg.DagsterInstance.from_ref(InstanceRef.from_dir(str(home))) as instance:
         return {r.dagster_run.run_id: (r.create_timestamp.timestamp(), r.start_time)
                 for r in instance.get_run_records(filters=dg.RunsFilter(job_name="push_changes"))}

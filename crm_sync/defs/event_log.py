@@ -43,7 +43,14 @@ class OpenSqliteEventLogStorage(SqliteEventLogStorage):
 
     @classmethod
     def from_config_value(cls, inst_data: Any, config_value: Any) -> OpenSqliteEventLogStorage:
-        base_dir = (config_value or {}).get("base_dir") or os.path.join(os.environ["DAGSTER_HOME"], "history", "runs", "")
+        base_dir = (config_value or {}).get("base_dir")
+        if not base_dir:
+            home = os.environ.get("DAGSTER_HOME")
+            if not home:
+                raise dg.DagsterInvariantViolationError(
+                    f"{cls.__name__} keeps its files in $DAGSTER_HOME/history/runs, but DAGSTER_HOME is not set: "
+                    "set it to the instance's folder, or give the storage a base_dir")
+            base_dir = os.path.join(home, "history", "runs", "")
         return cls(base_dir, inst_data=inst_data)
 
     @contextmanager

@@ -42,6 +42,18 @@ def test_the_embedded_instance_uses_it_where_dagster_keeps_its_event_log(home: P
     assert (home / "history" / "runs" / f"{run.run_id}.db").exists()
 
 
+def test_an_instance_opened_by_folder_without_dagster_home_says_what_to_set(
+        home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from dagster._core.instance.ref import InstanceRef
+
+    monkeypatch.delenv("DAGSTER_HOME")
+    with pytest.raises(dg.DagsterInvariantViolationError, match="DAGSTER_HOME is not set"):
+        dg.DagsterInstance.from_ref(InstanceRef.from_dir(str(home)))
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    with dg.DagsterInstance.from_ref(InstanceRef.from_dir(str(home))) as instance:
+        assert isinstance(instance.event_log_storage, OpenSqliteEventLogStorage)
+
+
 def test_a_watcher_in_another_instance_sees_events_while_the_writer_keeps_its_file_open(home: Path) -> None:
     """`dagster dev` follows a running run by watching its .db file: the writer's open connection must not keep
     the rows in the WAL only."""
