@@ -163,6 +163,18 @@ def pending_writes(conn: Connection, schema: PlatformSchema, model: str,
             for row in conn.execute(query)}
 
 
+def pending_writes_by_salesforce_id(conn: Connection, schema: PlatformSchema, model: str
+                                    ) -> dict[str, tuple[int, dict[str, Any]]]:
+    """Every unacknowledged update of a model's linked records: Salesforce Id -> (record id, values written).
+    Few rows: only pushes that died (or are running) between a write and its acknowledgement leave them."""
+    table, target = schema.push_claim, schema.model(model)
+    query = (sa.select(target.c.salesforce_id, table.c.record_id, table.c.write_values)
+             .join(target, target.c.id == table.c.record_id)
+             .where(table.c.model == model, table.c.write_started_at.is_not(None),
+                    target.c.salesforce_id.is_not(None)))
+    return {row.salesforce_id: (row.record_id, json.loads(row.write_values or "{}")) for row in conn.execute(query)}
+
+
 def release(conn: Connection, schema: PlatformSchema, held: Claim, *, create_known: bool) -> bool:
     """End a claim (only while it holds); `create_known` also forgets a pending create. True if it held."""
     table = schema.push_claim

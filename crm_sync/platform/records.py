@@ -28,7 +28,7 @@ import pyarrow as pa
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from crm_sync.platform import claims, cursors, dialect, sync_log
+from crm_sync.platform import claims, cursors, dialect, sync_log, values
 from crm_sync.platform.pages import MODSTAMP_COLUMNS
 from crm_sync.platform.schema import ORIGINS, PlatformSchema, base_column
 from crm_sync.platform.types import UTCDateTime, sql_type, utc_now
@@ -99,6 +99,7 @@ def apply_page(
     dialect.load_staging(conn, stage, page.select(["salesforce_id", *[c for c in MODSTAMP_COLUMNS.values()
                                                                      if c in page.column_names],
                                                    "deleted", *received]))
+    _adopt_landed_writes(conn, schema, section, page)
     sql = _ApplySql(conn, section, target.name, stage.name, received, MODSTAMP_COLUMNS[modstamp_field])
     model = {"model": section.model}
     conn.execute(sa.text(sql.classify_existing()), model)
@@ -139,6 +140,41 @@ def apply_page(
         skipped=by_action.get("skipped", 0) + by_action.get("kept", 0) + raced,
         deleted=by_action.get("delete", 0),
     )
+
+
+def _adopt_landed_writes(conn: Connection, schema: PlatformSchema, section: Section, page: pa.Table) -> None:
+    """Move to the written value the base of every field an unacknowledged push wrote that the page shows
+    Salesforce holding.
+
+    Salesforce holds what that push wrote, so the write landed (or someone set the same value): it is the
+    value both sides last agreed on, as the next push would conclude (sync/send/conflicts.py). Without this
+    the echo of a push that died before its acknowledgement reads as a Salesforce change (incoming <> base)
+    and overwrites an edit the platform made since, such as setting the field back to the old base.
+    """
+    pending = claims.pending_writes_by_salesforce_id(conn, schema, section.model)
+    if not pending:
+        return
+    positions = {sid: n for n, sid in enumerate(page.column("salesforce_id").to_pylist()) if sid in pending}
+    if not positions:
+        return
+    by_field = {m.salesforce.lower(): m for m in section.receive_fields()
+                if m.column in set(section.base_columns()) and m.column in page.column_names}
+    deleted = page.column("deleted").to_pylist()
+    target = schema.model(section.model)
+    for salesforce_id, n in positions.items():
+        record_id, written = pending[salesforce_id]
+        if deleted[n]:
+            continue
+        landed = {}
+        for field, value in written.items():
+            mapping = by_field.get(field.lower())
+            if mapping is None:
+                continue
+            incoming = page.column(mapping.column)[n].as_py()
+            if values.same_value(incoming, value, mapping.type):
+                landed[base_column(mapping.column)] = incoming
+        if landed:
+            conn.execute(target.update().where(target.c.id == record_id).values(landed))
 
 
 class _ApplySql:

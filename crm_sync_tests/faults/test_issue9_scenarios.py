@@ -143,12 +143,34 @@ def push_killed_after_its_write_then_salesforce_restores_the_agreed_value(suite:
     "unchanged since the base" and wrote the platform's value again over the person's newer edit."""
     company = _record(suite, "company", 3)
     agreed = company.initial.get("city")
-    suite.platform_edit(company, {"city": "platform city, written but not acknowledged"})
-    assert suite.sync("push", runs.Kill(point="written")).killed  # Salesforce holds it; the base does not know
+    suite.sync("push")  # what earlier scenarios left pending, so that the next push writes this record first
+    suite.platform_edit(company, {"city": "written, not acknowledged"})  # BillingCity holds 40 characters
+    assert suite.sync("push", runs.Kill(point="written")).killed
+    assert company.salesforce_id in suite.landings  # Salesforce holds it; the base does not know
     time.sleep(ONE_CLOCK_TICK)
     suite.salesforce_edit(company, {"city": agreed})  # a person restores the old value, later than the platform
     time.sleep(ONE_CLOCK_TICK)
     suite.sync("tick")
+    suite.later(minutes=10)  # the dead run's lease is over
+    suite.sync("push")
+    return [company]
+
+
+def push_killed_after_its_write_then_the_platform_sets_the_agreed_value_back(suite: FaultSuite) -> list[RecordTruth]:
+    """bench/faults.py seed 8 on SQLite: a push wrote the platform's value and died before its acknowledgement;
+    a user then set the field back to the last-agreed value, and the receive took Salesforce holding the push's
+    own write for a Salesforce change (incoming differs from the base, the platform does not), so the user's
+    newer edit was lost on both sides."""
+    company = _record(suite, "company", 4)
+    agreed = company.initial.get("city")
+    suite.sync("push")  # what earlier scenarios left pending, so that the next push writes this record first
+    suite.platform_edit(company, {"city": "written, not acknowledged"})
+    assert suite.sync("push", runs.Kill(point="written")).killed
+    assert company.salesforce_id in suite.landings  # Salesforce holds it; the base does not know
+    time.sleep(ONE_CLOCK_TICK)
+    suite.platform_edit(company, {"city": agreed})  # the user sets it back, the newest edit of the field
+    time.sleep(suite.settings.defaults.settle_seconds + ONE_CLOCK_TICK)  # the write is out of the settle window
+    suite.sync("tick")  # before any push: the echo of the dead push's write
     suite.later(minutes=10)  # the dead run's lease is over
     suite.sync("push")
     return [company]
@@ -205,6 +227,7 @@ SCENARIOS = {f.__name__: f for f in (
     defects_8_and_17_contact_created_by_a_killed_push_gets_a_second_row,
     defect_6_task_created_by_a_killed_push_is_created_twice,
     push_killed_after_its_write_then_salesforce_restores_the_agreed_value,
+    push_killed_after_its_write_then_the_platform_sets_the_agreed_value_back,
     newest_wins_at_receive_compares_the_fields_own_change_time,
     newest_wins_at_push_compares_the_fields_own_change_time,
     newest_wins_at_push_dates_a_field_by_its_own_row_even_when_a_dead_run_leases_it,

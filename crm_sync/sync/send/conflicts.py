@@ -28,10 +28,10 @@ from typing import Any
 
 from crm_sync.platform.claims import PendingWrite
 from crm_sync.platform.schema import base_column
+from crm_sync.platform.values import parse_datetime, same_value, to_platform
 from crm_sync.salesforce import soql
 from crm_sync.salesforce.client import SalesforceClient
 from crm_sync.settings import ConflictRule, Direction, Section
-from crm_sync.sync.send.values import parse_datetime, same_value, to_platform
 
 IDS_PER_QUERY = 200
 QUERIES_PER_CALL = 5  # Salesforce allows 5 query subrequests in one composite request

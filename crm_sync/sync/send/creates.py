@@ -16,10 +16,10 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from crm_sync.platform.claims import PendingCreate
+from crm_sync.platform.values import same_value
 from crm_sync.salesforce import soql
 from crm_sync.salesforce.client import SalesforceClient
 from crm_sync.settings import FieldType, Section
-from crm_sync.sync.send.values import same_value
 
 # Types compared in the query; the others (long text, dates as text) are compared on the records found.
 FILTERABLE = (FieldType.STRING, FieldType.REFERENCE, FieldType.BOOLEAN, FieldType.INTEGER, FieldType.FLOAT)

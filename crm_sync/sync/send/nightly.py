@@ -17,10 +17,10 @@ import sqlalchemy as sa
 
 from crm_sync.platform import PlatformStore
 from crm_sync.platform.types import utc_now
+from crm_sync.platform.values import parse_datetime
 from crm_sync.salesforce.client import SalesforceClient
 from crm_sync.settings import Section
 from crm_sync.sync.send.push import Pusher, PushResult
-from crm_sync.sync.send.values import parse_datetime
 
 NIGHTLY_MODELS = ("company", "end_user")
 PAGE_SIZE = 10_000

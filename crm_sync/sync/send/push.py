@@ -49,6 +49,7 @@ import sqlalchemy as sa
 from crm_sync.platform import PlatformStore, push_state
 from crm_sync.platform.claims import Claim
 from crm_sync.platform.types import utc_now
+from crm_sync.platform.values import parse_datetime, payload
 from crm_sync.salesforce import OutcomeUnknown, RecordResult, SalesforceError, bulk, soql
 from crm_sync.salesforce.client import READ_BACK_COLLECTIONS_PER_CALL, SalesforceClient
 from crm_sync.settings import Section
@@ -56,7 +57,6 @@ from crm_sync.sync.send import conflicts, creates, rules
 from crm_sync.sync.send.in_flight import bounded_map
 from crm_sync.sync.send.matching import match_by_email
 from crm_sync.sync.send.outbox_batches import Batch, PendingChange, chunked, claim_batch, group_by_model
-from crm_sync.sync.send.values import parse_datetime, payload
 
 log = logging.getLogger(__name__)
 
