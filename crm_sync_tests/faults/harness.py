@@ -187,6 +187,8 @@ class FaultSuite:
         self.burst = 0  # runs so far: platform edits with the same count had no sync between them
         self.receives: list[tuple[datetime, datetime, datetime]] = []  # completed ticks: started, ended, window end
         self.landings: dict[str, list[tuple[datetime, datetime]]] = {}  # Salesforce Id -> pushes that wrote it
+        # every push and nightly run: (started, ended) in real time and on the org's clock
+        self.pushes: list[tuple[datetime, datetime, datetime, datetime]] = []
         self.integration_user_id = ""
         self.run_errors: list[str] = []
         self.clock_log: list[str] = []
@@ -358,6 +360,7 @@ class FaultSuite:
                 window_end = started[1] - timedelta(seconds=self.settings.defaults.settle_seconds)
                 self.receives.append((started[0], ended, window_end))
             return
+        self.pushes.append((started[0], ended, started[1], ended + self.org_offset))
         for model in self.two_way:
             query = (f"SELECT Id FROM {self.rules[model].obj} WHERE LastModifiedById = '{self.integration_user_id}'"
                      f" AND LastModifiedDate >= {soql.datetime_literal(started[1] - timedelta(seconds=1))}")
@@ -708,9 +711,29 @@ class FaultSuite:
                                 pending=data["id"] in pending or (status not in (None, "ok"))))
         return rows
 
+    def _note_creates(self) -> None:
+        """The creates each push made, as landings. A created record stays invisible to queries for the commit
+        lag, so the query right after a push (`_note_run`) can miss it; its CreatedById and CreatedDate never
+        change, so they say later which push made it (a push is the only writer while it runs)."""
+        if not self.pushes:
+            return
+        since = soql.datetime_literal(min(org_start for _, _, org_start, _ in self.pushes) - timedelta(seconds=1))
+        for model in self.two_way:
+            query = (f"SELECT Id, CreatedDate FROM {self.rules[model].obj} WHERE CreatedById = "
+                     f"'{self.integration_user_id}' AND CreatedDate >= {since}")
+            for record in self._api(lambda q=query: self.sf.query_all(q, include_deleted=True))["records"]:
+                created = timefmt.parse_datetime(record["CreatedDate"])
+                for started, ended, org_start, org_end in self.pushes:
+                    if org_start - timedelta(seconds=1) <= created <= org_end + timedelta(seconds=1):
+                        noted = self.landings.setdefault(record["Id"], [])
+                        if (started, ended) not in noted:
+                            noted.append((started, ended))
+                        break
+
     def compare(self) -> Report:
         """Every mapped field of every record of every section, both sides, against the oracle."""
         report = Report()
+        self._note_creates()
         client = self.context().client()
         for truth in (t for truths in self.truths.values() for t in truths):
             truth.group_salesforce_bursts(self.receives)

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from crm_sync.platform import PlatformStore
+from crm_sync.platform.values import parse_datetime
 from crm_sync.salesforce import RecordResult, SalesforceClient
 from crm_sync.sync.send import edit_record, push_changes
 from crm_sync.sync.send.outbox_batches import claim_batch
 from crm_sync.sync.send.push import Pusher
-from crm_sync.sync.send.values import parse_datetime
 from crm_sync_tests.sync.send.conftest import receive_ids, receive_recent, settings_with, sf_records, some_ids
 
 
