@@ -24,6 +24,10 @@ from crm_sync.platform.pages import MODSTAMP_COLUMNS, Rows, normalize_page
 from crm_sync.platform.schema import PlatformSchema
 from crm_sync.settings import Section, Settings, load_settings
 
+# Rows one apply transaction writes at most: about a third of a second on SQLite, whose single write lock a
+# user's edit (the push's claim) waits for; a larger page is applied in several (see apply_page).
+APPLY_ROWS_PER_TRANSACTION = 10_000
+
 
 class PlatformStore:
     """The platform database of one set of sync sections."""
@@ -68,8 +72,12 @@ class PlatformStore:
                    cursor: cursors.CursorUpdate | None = None,
                    landed_path: str | Path | None = None,
                    links: Mapping[str, int] | None = None) -> records.ApplyCounts:
-        """Apply one received page in ONE transaction (rows, cursor, landing manifest) and count it.
+        """Apply one received page in transactions of at most `APPLY_ROWS_PER_TRANSACTION` rows and count it.
 
+        The cursor and the landing manifest move in the last transaction only, so a page stops being due
+        only once all of it is applied; one that stopped in between is applied again, and its rows already
+        applied are then unchanged (applying a version twice is the same as once). Short transactions keep
+        SQLite's single write lock free for a user's edit while a large receive runs.
         `rows`: an Arrow table or dicts keyed by platform column plus salesforce_id, sf_last_modified,
         sf_system_modstamp and optionally deleted (see pages.py). `modstamp_field` (LastModifiedDate or
         SystemModstamp) picks the modstamp that decides "newer". Counting rules: records.py.
@@ -77,11 +85,19 @@ class PlatformStore:
         resolved = self.section(section)
         if not resolved.direction.receives:
             raise ValueError(f"section {resolved.object} is {resolved.direction.value!r}: it does not receive")
-        page = normalize_page(resolved, rows, modstamp_field)
-        with apply_errors_named(resolved, page), write_transaction(self.engine) as conn:
-            return records.apply_page(conn, self.schema, resolved, page, modstamp_field=modstamp_field,
-                                      cursor=cursor, landed_path=None if landed_path is None else str(landed_path),
-                                      links=links)
+        page = normalize_page(resolved, rows, modstamp_field)  # one row per record: no record spans two parts
+        step = APPLY_ROWS_PER_TRANSACTION
+        starts = range(0, page.num_rows, step) if page.num_rows else range(1)
+        counts = records.ApplyCounts()
+        for start in starts:
+            part, last = page.slice(start, step), start + step >= page.num_rows
+            with apply_errors_named(resolved, part), write_transaction(self.engine) as conn:
+                counts += records.apply_page(
+                    conn, self.schema, resolved, part, modstamp_field=modstamp_field,
+                    cursor=cursor if last else None,
+                    landed_path=None if landed_path is None or not last else str(landed_path),
+                    links=links if start == 0 else None)
+        return counts
 
     def mark_deleted(self, section: Section | str, salesforce_ids: Iterable[str], deleted_at: datetime) -> int:
         """Mark rows deleted (never removed); return how many were newly marked."""

@@ -1,4 +1,4 @@
-"""apply_page and mark_deleted on SQLite and Postgres: counting, modstamp rules, cursor, one transaction."""
+"""apply_page and mark_deleted on SQLite and Postgres: counting, modstamp rules, cursor, transactions."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import event
 
 from crm_sync.platform import ApplyCounts, CursorUpdate, PlatformStore
+from crm_sync.platform import store as store_module
 from crm_sync.platform.errors import ApplyError
 from crm_sync.settings import Settings
 from crm_sync_tests.platform.helpers import T0, account_id, account_row, at
@@ -157,6 +158,40 @@ def test_failing_page_changes_neither_rows_nor_cursor(store: PlatformStore) -> N
     # the same page applies cleanly afterwards (no staging table left behind)
     assert apply(store, [account_row(1, minutes=5, name="Changed"), account_row(2, minutes=5)],
                  cursor=CursorUpdate(at(5))) == ApplyCounts(imported=1, updated=1)
+    assert store.get_cursor("Account", LMD) == at(5)
+
+
+def test_a_page_above_one_transaction_moves_the_cursor_only_with_its_last_part(
+        store: PlatformStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A large page is written in short transactions (SQLite's write lock stays free for a user's edit); it
+    stays due until its last part is applied, and applying it again finds the applied parts unchanged."""
+    monkeypatch.setattr(store_module, "APPLY_ROWS_PER_TRANSACTION", 2)
+    page = [account_row(n, minutes=5) for n in range(1, 6)]
+
+    def fail_on_cursor(conn, cursor, statement, parameters, context, executemany) -> None:  # noqa: ANN001
+        if "sync_cursor" in statement:
+            raise RuntimeError("injected failure in the last part")
+
+    event.listen(store.engine, "before_cursor_execute", fail_on_cursor)
+    try:
+        with pytest.raises(RuntimeError, match="injected"):
+            apply(store, page, cursor=CursorUpdate(at(5)))
+    finally:
+        event.remove(store.engine, "before_cursor_execute", fail_on_cursor)
+    assert store.count_records("Account") == 4  # two parts of two rows each were committed
+    assert store.get_cursor("Account", LMD) is None  # the page is still due
+
+    commits: list[object] = []
+
+    def count_commit(conn) -> None:  # noqa: ANN001
+        commits.append(conn)
+
+    event.listen(store.engine, "commit", count_commit)
+    try:
+        assert apply(store, page, cursor=CursorUpdate(at(5))) == ApplyCounts(imported=1, unchanged=4)
+    finally:
+        event.remove(store.engine, "commit", count_commit)
+    assert len(commits) == 3
     assert store.get_cursor("Account", LMD) == at(5)
 
 
