@@ -3,7 +3,7 @@
 The flow of one window (the same for a scheduled tick, a partition, a backfill range, and a replay):
 1. one `COUNT()` over the window (queryAll, so deletes count) picks the API: REST pages up to the section's
    bulk threshold, one Bulk API 2.0 query job above it;
-2. every fetched page is landed as Parquet first, then applied in its own transaction (upsert by Id where the
+2. every fetched page is landed as Parquet first, then applied (upsert by Id where the
    incoming modstamp is newer; IsDeleted rows mark the platform record deleted); a Bulk receive streams
    its results into pages of `receive_page_records` while the next pages download in a background thread,
    and one above `bulk_range_records` runs as several jobs over Id ranges that together cover every Id once
