@@ -22,7 +22,8 @@ platform edits, the org's clock for Salesforce edits: the times the product itse
   start, and not overwritten before the receive ended). Salesforce says a record
   changed, never which field, so a field back at its base looks unchanged;
 - a send-only field: the platform's last value (not checked before the platform writes it: the receive
-  never fills it); a receive-only field: whatever Salesforce holds.
+  never fills it; nor when its only writes are a burst set back to where it started, which is no change);
+  a receive-only field: whatever Salesforce holds.
 
 Then each (record, field) is classified, comparing what the two sides hold:
 - **lost**: neither side holds an acceptable value: an edit vanished from both sides;
@@ -271,7 +272,9 @@ def expected_values(truth: RecordTruth, column: str, rules: ModelRules, *,
             continue
         without = [w for w in truth.writes if not (w.side == side and w.column == column and w.burst == last.burst)]
         alternative = _expected(truth, without, column, rules, tie)
-        if alternative is not None and alternative is not UNCHECKED:
+        if alternative is UNCHECKED:  # a send-only field whose platform writes were all that burst: never written
+            return UNCHECKED
+        if alternative is not None:
             expected = expected | alternative
     return expected
 

@@ -151,6 +151,23 @@ def test_send_only_fields_hold_the_platform_value_once_it_wrote_one() -> None:
     assert _kinds(truth, _rows({"health_score": 80.5}, {"health_score": 40.0})) == [(DIVERGED, "health_score")]
 
 
+def test_a_send_only_field_set_and_set_back_before_any_push_counts_as_never_written() -> None:
+    """bench/faults.py seed 12 on SQLite: a system write set health_score and set it back to its base before a
+    push delivered it; nothing is sent, so Salesforce keeps the value it had, as for a field never written."""
+    truth = _truth()
+    truth.write(PLATFORM, {"health_score": 5314.25}, T0, "system", before={"health_score": None})
+    truth.write(PLATFORM, {"health_score": None}, T0 + timedelta(seconds=1), "system", before={"health_score": 5314.25})
+    truth.group_platform_bursts([])
+    assert _kinds(truth, _rows({"health_score": None}, {"health_score": 14.2})) == []
+
+    delivered = _truth()
+    delivered.write(PLATFORM, {"health_score": 5314.25}, T0, "system", before={"health_score": None})
+    delivered.write(PLATFORM, {"health_score": None}, T0 + timedelta(seconds=9), "system",
+                    before={"health_score": 5314.25})
+    delivered.group_platform_bursts([(T0 + timedelta(seconds=2), T0 + timedelta(seconds=3))])  # a push between
+    assert _kinds(delivered, _rows({"health_score": None}, {"health_score": 14.2})) == [(DIVERGED, "health_score")]
+
+
 @pytest.mark.parametrize(("value", "field_type", "expected"), [
     ("", FieldType.STRING, None), (3, FieldType.FLOAT, 3.0), ("12.0", FieldType.INTEGER, 12),
     ("true", FieldType.BOOLEAN, True), (datetime(2026, 1, 2, 3, 4, tzinfo=UTC), FieldType.DATE, "2026-01-02"),
