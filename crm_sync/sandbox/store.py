@@ -8,7 +8,8 @@ is never in queryAll again, yet getDeleted (`deleted()`) still lists it, and its
 out again. Datetimes are stored in `timefmt` form, so text
 order is time order. Writes go through one lock and one writer connection, one transaction each;
 readers use their own short-lived connections (WAL), so a long SELECT sees one snapshot while
-writes go on.
+writes go on. The planner's statistics are refreshed for a table whenever API inserts have doubled it
+since its last ANALYZE.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ AUTOMATION_USERNAME = "automation@crm-sync.sandbox"
 FIRST_CASE_NUMBER = 1000
 RULES_TABLE = "_sandbox_rules"
 DELETE_LOG_TABLE = "_sandbox_delete_log"
+REANALYZE_MIN_ROWS = 1000  # API inserts into a table before its statistics are refreshed, at the least
 
 _ONE_MS = timedelta(milliseconds=1)
 _EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -293,6 +295,10 @@ class Store:
         self._ids_read: set[str] = set()
         self._insert_sql: dict[tuple[str, tuple[str, ...]], str] = {}  # (object, columns) -> INSERT
         self._plans: dict[str, _WritePlan] = {}  # object name -> its write plan (see _plan)
+        # planner statistics kept current under API writes: rows per table at its last ANALYZE, and rows
+        # inserted since (see _refresh_statistics)
+        self._analyzed_rows: dict[str, int] = {}
+        self._inserted: dict[str, int] = {}
         self._lock = threading.Lock()
         self._closed = False
         self._writer = self._connect()
@@ -340,6 +346,31 @@ class Store:
                 conn.execute("ROLLBACK")
                 raise
             conn.execute("COMMIT")
+            self._refresh_statistics(conn)
+
+    def _refresh_statistics(self, conn: sqlite3.Connection) -> None:
+        """ANALYZE each table whose rows API writes have doubled since its last analysis (caller holds the
+        write lock, outside a transaction).
+
+        The planner's statistics come from the last ANALYZE: a table analyzed at 200 rows and grown to 100k
+        by inserts would still be scanned for an `IN (...)` of 200 keys instead of looked up by its index.
+        """
+        grown = [name for name, count in self._inserted.items()
+                 if count >= max(REANALYZE_MIN_ROWS, self._analyzed_rows.get(name, 0))]
+        for name in grown:
+            conn.execute("PRAGMA analysis_limit=1000")
+            conn.execute(f"ANALYZE {quote(name)}")
+            self._inserted.pop(name, None)
+            self._analyzed_rows[name] = self._statistics_rows(conn).get(name, 0)
+
+    @staticmethod
+    def _statistics_rows(conn: sqlite3.Connection) -> dict[str, int]:
+        """Rows per table as the last ANALYZE estimated them (sqlite_stat1's first number)."""
+        try:
+            rows = conn.execute("SELECT tbl, max(CAST(stat AS INTEGER)) FROM sqlite_stat1 GROUP BY tbl").fetchall()
+        except sqlite3.OperationalError:  # no ANALYZE yet
+            return {}
+        return {name: count or 0 for name, count in rows}
 
     @contextmanager
     def reader(self) -> Iterator[sqlite3.Connection]:
@@ -687,6 +718,7 @@ class Store:
                 f"INSERT INTO {quote(sobject.name)} ({', '.join(map(quote, columns))}) "
                 f"VALUES ({', '.join('?' * len(columns))})")
         conn.execute(sql, [record[column] for column in columns])
+        self._inserted[sobject.name] = self._inserted.get(sobject.name, 0) + 1
         return record["Id"]
 
     def _update(
@@ -938,6 +970,8 @@ class Store:
         with self._write() as conn:
             conn.execute("PRAGMA analysis_limit=1000")
             conn.execute("ANALYZE")
+            self._analyzed_rows = self._statistics_rows(conn)
+            self._inserted = {}
 
     def new_ids(self, obj: str, count: int) -> list[str]:
         """Reserve `count` new Ids of an object (for rows built outside the Store, see bulk_insert)."""
