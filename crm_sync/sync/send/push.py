@@ -32,7 +32,6 @@ chunk: retried later, never lost.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import logging
 import os
 import threading
@@ -655,7 +654,7 @@ class Pusher:
         except SalesforceError:
             log.warning("could not read back the modstamps of an ingest job on %s", section.object, exc_info=True)
             return results
-        return [dataclasses.replace(r, read_back={f: rows[r.id].get(f) for f in READ_BACK})
+        return [_with_read_back(r, {f: rows[r.id].get(f) for f in READ_BACK})
                 if r.success and r.id in rows else r for r in results]
 
     def _acknowledge(self, section: Section, outcomes: list[tuple[PushItem, RecordResult]], ack: _Ack,
@@ -716,6 +715,11 @@ class Pusher:
         if log_sent:
             self.store.log_event("records_sent", section=section, run_id=self.run_id, count=acknowledged)
         return acknowledged
+
+
+def _with_read_back(result: RecordResult, read_back: dict[str, Any]) -> RecordResult:
+    """`dataclasses.replace(result, read_back=read_back)`, without its per-call introspection."""
+    return RecordResult(result.id, result.success, result.created, result.errors, result.input, read_back)
 
 
 def _request_failure(exc: SalesforceError) -> RecordResult:
