@@ -737,13 +737,16 @@ def external_id_field(section: Section, describe: dict | None) -> tuple[str, str
 
 
 def load_rows(store: PlatformStore, section: Section, record_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
-    """Platform rows by id (500 per SELECT)."""
+    """Platform rows by id (500 per SELECT), each a dict of column -> value."""
     table = store.table(section)
     rows: dict[int, dict[str, Any]] = {}
     with store.engine.connect() as conn:
         for chunk in chunked(sorted(set(record_ids)), ROWS_PER_SELECT):
-            for row in conn.execute(sa.select(table).where(table.c.id.in_(list(chunk)))):
-                rows[row.id] = dict(row._mapping)
+            result = conn.execute(sa.select(table).where(table.c.id.in_(list(chunk))))
+            keys = list(result.keys())  # once per SELECT: dict(row._mapping) builds them for every row
+            for row in result:
+                record = dict(zip(keys, row, strict=True))
+                rows[record["id"]] = record
     return rows
 
 
