@@ -648,9 +648,14 @@ class Pusher:
             f"LastModifiedDate >= {soql.datetime_literal(started)}"])
         written = sum(1 for r in results if r.success)  # spaces the polls; one results page for all of them
         try:
-            rows = {row["Id"]: row for page in self.client.bulk_query(
-                query, expected_records=written, max_records=max(written, self.defaults.bulk_page_records))
-                for row in page.to_pylist()}
+            rows = {}
+            for page in self.client.bulk_query(query, expected_records=written,
+                                               max_records=max(written, self.defaults.bulk_page_records)):
+                columns = page.to_pydict()  # by column: Table.to_pylist builds a dict per row of every column
+                ids = columns["Id"]
+                read = [columns.get(f) or [None] * len(ids) for f in READ_BACK]
+                for record_id, *values in zip(ids, *read, strict=True):
+                    rows[record_id] = dict(zip(READ_BACK, values, strict=True))
         except SalesforceError:
             log.warning("could not read back the modstamps of an ingest job on %s", section.object, exc_info=True)
             return results
