@@ -513,9 +513,9 @@ class Store:
                           IdFactory.sequence_of(purged[0]) if purged and purged[0] else 0)
             self.ids.ensure_after(prefix, highest)
             self._ids_read.add(prefix)
-        new = [self.ids.new_id(prefix) for _ in range(count)]
+        new, last = self.ids.new_ids(prefix, count)
         if new:
-            self._id_high[prefix] = IdFactory.sequence_of(new[-1])
+            self._id_high[prefix] = last
         return new
 
     def _case_numbers(self, conn: sqlite3.Connection, count: int) -> list[str]:
@@ -533,7 +533,7 @@ class Store:
             values = {}
         if not isinstance(values, dict):
             raise SalesforceError(400, "JSON_PARSER_ERROR", "The record must be a JSON object of field values")
-        given: dict[Field, Any] = {}
+        given: dict[str, tuple[Field, Any]] = {}  # by field name (a Field hashes all its attributes)
         for key, value in values.items():
             if isinstance(key, str) and key.lower() == "attributes":
                 continue
@@ -551,8 +551,8 @@ class Store:
                         400, "INVALID_FIELD", "The Id field should not be specified in the sobject data.", ["Id"]
                     )
                 continue
-            given[field] = value
-        locked = [field.name for field in given if not (field.createable if creating else field.updateable)]
+            given[field.name] = (field, value)
+        locked = [field.name for field, _ in given.values() if not (field.createable if creating else field.updateable)]
         if locked:
             raise SalesforceError(
                 400, "INVALID_FIELD_FOR_INSERT_UPDATE",
@@ -560,7 +560,7 @@ class Store:
                 "this field and verify that it is read/write for your profile or permission set.",
                 locked,
             )
-        return {field.name: convert_value(field, value) for field, value in given.items()}
+        return {name: convert_value(field, value) for name, (field, value) in given.items()}
 
     def _check_required(self, sobject: SObject, record: dict, names: Iterable[str]) -> None:
         whole = names is record and len(record) == len(sobject.fields)  # a new record: every field, in order
