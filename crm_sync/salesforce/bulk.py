@@ -85,11 +85,17 @@ def wait_for_job(
         if info.get("state") in DONE_STATES:
             break
         estimate = _remaining_seconds(info, expected_records, clock() - began)
-        sleep(estimate * ESTIMATE_MARGIN + config.bulk_poll_interval if estimate is not None else interval)
+        sleep(_next_wait(estimate, interval, config.bulk_poll_interval))
         interval = min(interval * 1.5, config.bulk_poll_max_interval)
     if info["state"] != "JobComplete":
         raise BulkJobFailed(job["id"], info["state"], info.get("errorMessage"))
     return info
+
+
+def _next_wait(estimate: float | None, interval: float, poll_interval: float) -> float:
+    """Seconds before the next poll: the estimated rest of the job stretched by ESTIMATE_MARGIN, plus one
+    poll interval, when its progress gave an estimate; else the growing interval."""
+    return estimate * ESTIMATE_MARGIN + poll_interval if estimate is not None else interval
 
 
 def _remaining_seconds(info: dict, expected: int | None, elapsed: float) -> float | None:
