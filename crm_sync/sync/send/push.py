@@ -48,7 +48,7 @@ import sqlalchemy as sa
 from crm_sync.platform import PlatformStore, push_state
 from crm_sync.platform.claims import Claim
 from crm_sync.platform.types import utc_now
-from crm_sync.salesforce import OutcomeUnknown, RecordResult, SalesforceError, bulk, soql
+from crm_sync.salesforce import OutcomeUnknown, RecordResult, SalesforceError, arrowconv, bulk, soql
 from crm_sync.salesforce.client import READ_BACK_COLLECTIONS_PER_CALL, SalesforceClient
 from crm_sync.settings import Section
 from crm_sync.sync.send import conflicts, creates, rules
@@ -651,9 +651,10 @@ class Pusher:
             rows = {}
             for page in self.client.bulk_query(query, expected_records=written,
                                                max_records=max(written, self.defaults.bulk_page_records)):
-                columns = page.to_pydict()  # by column: Table.to_pylist builds a dict per row of every column
-                ids = columns["Id"]
-                read = [columns.get(f) or [None] * len(ids) for f in READ_BACK]
+                # by column: Table.to_pylist builds a dict per row of every column
+                ids = arrowconv.to_python(page.column("Id"))
+                read = [arrowconv.to_python(page.column(f)) if f in page.column_names else [None] * len(ids)
+                        for f in READ_BACK]
                 for record_id, *values in zip(ids, *read, strict=True):
                     rows[record_id] = dict(zip(READ_BACK, values, strict=True))
         except SalesforceError:
