@@ -31,6 +31,10 @@ from crm_sync.platform import dialect
 from crm_sync.platform.schema import PlatformSchema
 from crm_sync.platform.types import utc_now
 
+# the values kept on a claim, as json.dumps(values, default=str, sort_keys=True) writes them (one encoder
+# for every row: dumps with options builds a new one per call)
+_VALUES_JSON = json.JSONEncoder(default=str, sort_keys=True)
+
 
 @dataclass(frozen=True)
 class Claim:
@@ -128,7 +132,7 @@ def start_creates(conn: Connection, schema: PlatformSchema, creates: Sequence[tu
     """Record the creates about to be written: (claim, key, Salesforce values) each, while the claim holds
     (one statement, executemany)."""
     _update_held(conn, schema, [(held, {"create_started_at": at, "create_key": key,
-                                        "create_values": json.dumps(values, default=str, sort_keys=True)})
+                                        "create_values": _VALUES_JSON.encode(values)})
                                 for held, key, values in creates])
 
 
@@ -148,7 +152,7 @@ def start_writes(conn: Connection, schema: PlatformSchema,
     """Record the updates about to be written: (claim, Salesforce values, modstamp seen) each, while the claim
     holds (one statement, executemany)."""
     _update_held(conn, schema, [(held, {"write_started_at": at, "write_seen_modstamp": seen,
-                                        "write_values": json.dumps(values, default=str, sort_keys=True)})
+                                        "write_values": _VALUES_JSON.encode(values)})
                                 for held, values, seen in writes])
 
 

@@ -7,6 +7,7 @@ Datetimes accept every form Salesforce writes (`...000+0000`, `...000Z`) and are
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import UTC
 
 import pyarrow as pa
 
@@ -29,6 +30,18 @@ def to_column(values: Sequence[object], arrow_type: pa.DataType) -> pa.Array:
     if pa.types.is_floating(arrow_type):
         return pa.array([None if v is None else float(v) for v in cleaned], arrow_type)
     return pa.array(cleaned, arrow_type)
+
+
+def to_python(column: pa.Array | pa.ChunkedArray) -> list:
+    """A column's values as Python objects, zoned timestamps as equal aware UTC datetimes.
+
+    A zoned timestamp column goes through its UTC wall time: pyarrow's own zoned conversion imports pandas
+    the first time (a second or more in a fresh run process).
+    """
+    kind = column.type
+    if pa.types.is_timestamp(kind) and kind.tz is not None and kind.unit != "ns":
+        return [None if v is None else v.replace(tzinfo=UTC) for v in column.cast(pa.timestamp(kind.unit)).to_pylist()]
+    return column.to_pylist()
 
 
 def _text(value: object) -> str:

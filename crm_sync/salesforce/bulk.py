@@ -44,6 +44,9 @@ LEARN_MIN_RECORDS = 10_000  # a smaller job says little about the rate (its time
 # A conservative rate at which an ingest job writes rows: its first poll waits for that many seconds.
 INGEST_RECORDS_PER_SECOND = 20_000
 ESTIMATED_WAIT_MAX = 60.0  # the longest wait for an ingest job's rest, estimated from its progress
+# A wait estimated from progress is stretched by this much (plus one poll interval), so the next poll comes
+# after the job's end rather than just before it: a poll that lands short costs one more call.
+ESTIMATE_MARGIN = 1.25
 
 
 def wait_for_job(
@@ -62,7 +65,8 @@ def wait_for_job(
     `first_wait` (seconds) delays the first poll when the caller knows the job needs that long: each poll
     is an API call, so a large job is not asked about before it can be done. With `expected_records` (an
     ingest job's rows), a poll that shows progress waits for the rest at the rate seen so far (at most
-    ESTIMATED_WAIT_MAX seconds) instead of the growing interval.
+    ESTIMATED_WAIT_MAX seconds, stretched by ESTIMATE_MARGIN) instead of the growing interval: a job seen
+    nearly done is asked again soon, not after the interval has grown.
     """
     config = transport.config
     first_wait = min(max(first_wait, 0.0), config.bulk_poll_max_interval)
@@ -81,11 +85,17 @@ def wait_for_job(
         if info.get("state") in DONE_STATES:
             break
         estimate = _remaining_seconds(info, expected_records, clock() - began)
-        sleep(max(interval, estimate) if estimate is not None else interval)
+        sleep(_next_wait(estimate, interval, config.bulk_poll_interval))
         interval = min(interval * 1.5, config.bulk_poll_max_interval)
     if info["state"] != "JobComplete":
         raise BulkJobFailed(job["id"], info["state"], info.get("errorMessage"))
     return info
+
+
+def _next_wait(estimate: float | None, interval: float, poll_interval: float) -> float:
+    """Seconds before the next poll: the estimated rest of the job stretched by ESTIMATE_MARGIN, plus one
+    poll interval, when its progress gave an estimate; else the growing interval."""
+    return estimate * ESTIMATE_MARGIN + poll_interval if estimate is not None else interval
 
 
 def _remaining_seconds(info: dict, expected: int | None, elapsed: float) -> float | None:

@@ -67,10 +67,15 @@ class IdFactory:
         self._lock = threading.Lock()
 
     def new_id(self, prefix: str) -> str:
+        return self.new_ids(prefix, 1)[0][0]
+
+    def new_ids(self, prefix: str, count: int) -> tuple[list[str], int]:
+        """`count` new Ids of `prefix` in order, and the sequence number of the last (0 for none)."""
         with self._lock:
-            sequence = self._next.get(prefix, 1)
-            self._next[prefix] = sequence + 1
-        return to_18(prefix + self.POD + _base62(sequence, 10))
+            first = self._next.get(prefix, 1)
+            self._next[prefix] = first + count
+        made = [to_18(prefix + self.POD + _base62(sequence, 10)) for sequence in range(first, first + count)]
+        return made, first + count - 1 if count else 0
 
     def ensure_after(self, prefix: str, sequence: int) -> None:
         """Make the next Id of prefix use a sequence number above `sequence`; never goes back."""

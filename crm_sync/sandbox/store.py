@@ -8,7 +8,8 @@ is never in queryAll again, yet getDeleted (`deleted()`) still lists it, and its
 out again. Datetimes are stored in `timefmt` form, so text
 order is time order. Writes go through one lock and one writer connection, one transaction each;
 readers use their own short-lived connections (WAL), so a long SELECT sees one snapshot while
-writes go on.
+writes go on. The planner's statistics are refreshed for a table whenever API inserts have doubled it
+since its last ANALYZE.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ AUTOMATION_USERNAME = "automation@crm-sync.sandbox"
 FIRST_CASE_NUMBER = 1000
 RULES_TABLE = "_sandbox_rules"
 DELETE_LOG_TABLE = "_sandbox_delete_log"
+REANALYZE_MIN_ROWS = 1000  # API inserts into a table before its statistics are refreshed, at the least
 
 _ONE_MS = timedelta(milliseconds=1)
 _EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -215,6 +217,55 @@ def to_json(field: Field, stored: Any) -> Any:
     return stored
 
 
+class _WritePlan:
+    """What a write of one object recomputed per record before: its blank row, the defaults of a create
+    (converted once), its reference fields and the SQL of its per-record look-ups.
+
+    Built from one SObject and used only while the store's catalog still holds that very object (a
+    hidden field swaps it, and the plan with it).
+    """
+
+    def __init__(self, sobject: SObject) -> None:
+        self.sobject = sobject
+        self.blank = dict.fromkeys(field.name for field in sobject.fields)
+        # (name, value) of each field a create fills when left null; _CALLER stands for the writing user
+        self.defaults: list[tuple[str, Any]] = []
+        for field in sobject.fields:
+            if field.default is not None:
+                value = _CALLER if field.default == "$caller" else convert_value(field, field.default)
+                self.defaults.append((field.name, value))
+            elif field.type == "boolean":
+                self.defaults.append((field.name, 0))
+        self.references = {field.name.lower(): field for field in sobject.fields if field.type == "reference"}
+        self._unique: dict[str, str] = {}
+        self._duplicate: dict[str, str] = {}
+        self._external: dict[str, str] = {}
+
+    def unique_sql(self, name: str) -> str:
+        sql = self._unique.get(name)
+        if sql is None:
+            sql = self._unique[name] = (f"SELECT Id FROM {quote(self.sobject.name)} WHERE {quote(name)} = ? "
+                                        "COLLATE NOCASE AND Id IS NOT ? LIMIT 1")
+        return sql
+
+    def duplicate_sql(self, name: str) -> str:
+        sql = self._duplicate.get(name)
+        if sql is None:
+            sql = self._duplicate[name] = (f"SELECT Id FROM {quote(self.sobject.name)} WHERE {quote(name)} = ? "
+                                           "COLLATE NOCASE AND +IsDeleted = 0 AND Id IS NOT ? LIMIT 1")
+        return sql
+
+    def external_sql(self, name: str) -> str:
+        sql = self._external.get(name)
+        if sql is None:
+            sql = self._external[name] = (f"SELECT Id FROM {quote(self.sobject.name)} WHERE {quote(name)} = ? "
+                                          "COLLATE NOCASE AND +IsDeleted = 0 ORDER BY Id LIMIT 10")
+        return sql
+
+
+_CALLER = object()
+
+
 def _not_found() -> SalesforceError:
     return SalesforceError(404, "NOT_FOUND", "The requested resource does not exist")
 
@@ -243,12 +294,20 @@ class Store:
         # before it ends (SQLite's write lock), so _new_ids trusts _id_high for them until then
         self._ids_read: set[str] = set()
         self._insert_sql: dict[tuple[str, tuple[str, ...]], str] = {}  # (object, columns) -> INSERT
+        self._plans: dict[str, _WritePlan] = {}  # object name -> its write plan (see _plan)
+        # planner statistics kept current under API writes: rows per table at its last ANALYZE, and rows
+        # inserted since (see _refresh_statistics)
+        self._analyzed_rows: dict[str, int] = {}
+        self._inserted: dict[str, int] = {}
         self._lock = threading.Lock()
         self._closed = False
         self._writer = self._connect()
         self._writer.row_factory = sqlite3.Row
         self._writer.execute("PRAGMA journal_mode=WAL")
         self._writer.execute("PRAGMA cache_size=-131072")
+        # a savepoint's sub-journal (one per record of a collection or Bulk chunk) in memory, not a temp
+        # file: it holds the pages a record's write changed, a few KB, and halves the cost of the write
+        self._writer.execute("PRAGMA temp_store=MEMORY")
         self.rules = Rules(catalog, on_change=self._save_rules)
         with self._write() as conn:
             self._create_schema(conn)
@@ -287,6 +346,31 @@ class Store:
                 conn.execute("ROLLBACK")
                 raise
             conn.execute("COMMIT")
+            self._refresh_statistics(conn)
+
+    def _refresh_statistics(self, conn: sqlite3.Connection) -> None:
+        """ANALYZE each table whose rows API writes have doubled since its last analysis (caller holds the
+        write lock, outside a transaction).
+
+        The planner's statistics come from the last ANALYZE: a table analyzed at 200 rows and grown to 100k
+        by inserts would still be scanned for an `IN (...)` of 200 keys instead of looked up by its index.
+        """
+        grown = [name for name, count in self._inserted.items()
+                 if count >= max(REANALYZE_MIN_ROWS, self._analyzed_rows.get(name, 0))]
+        for name in grown:
+            conn.execute("PRAGMA analysis_limit=1000")
+            conn.execute(f"ANALYZE {quote(name)}")
+            self._inserted.pop(name, None)
+            self._analyzed_rows[name] = self._statistics_rows(conn).get(name, 0)
+
+    @staticmethod
+    def _statistics_rows(conn: sqlite3.Connection) -> dict[str, int]:
+        """Rows per table as the last ANALYZE estimated them (sqlite_stat1's first number)."""
+        try:
+            rows = conn.execute("SELECT tbl, max(CAST(stat AS INTEGER)) FROM sqlite_stat1 GROUP BY tbl").fetchall()
+        except sqlite3.OperationalError:  # no ANALYZE yet
+            return {}
+        return {name: count or 0 for name, count in rows}
 
     @contextmanager
     def reader(self) -> Iterator[sqlite3.Connection]:
@@ -373,6 +457,13 @@ class Store:
             raise _no_such_column(sobject, name)
         return field
 
+    def _plan(self, sobject: SObject) -> _WritePlan:
+        """The write plan of `sobject`, rebuilt when the catalog's object is another one than the plan's."""
+        plan = self._plans.get(sobject.name)
+        if plan is None or plan.sobject is not sobject:
+            plan = self._plans[sobject.name] = _WritePlan(sobject)
+        return plan
+
     @staticmethod
     def _record_id(sobject: SObject, record_id: str) -> str:
         """The 18-character Id of a record of this object, or NOT_FOUND for anything else."""
@@ -422,9 +513,9 @@ class Store:
                           IdFactory.sequence_of(purged[0]) if purged and purged[0] else 0)
             self.ids.ensure_after(prefix, highest)
             self._ids_read.add(prefix)
-        new = [self.ids.new_id(prefix) for _ in range(count)]
+        new, last = self.ids.new_ids(prefix, count)
         if new:
-            self._id_high[prefix] = IdFactory.sequence_of(new[-1])
+            self._id_high[prefix] = last
         return new
 
     def _case_numbers(self, conn: sqlite3.Connection, count: int) -> list[str]:
@@ -442,7 +533,7 @@ class Store:
             values = {}
         if not isinstance(values, dict):
             raise SalesforceError(400, "JSON_PARSER_ERROR", "The record must be a JSON object of field values")
-        given: dict[Field, Any] = {}
+        given: dict[str, tuple[Field, Any]] = {}  # by field name (a Field hashes all its attributes)
         for key, value in values.items():
             if isinstance(key, str) and key.lower() == "attributes":
                 continue
@@ -460,8 +551,8 @@ class Store:
                         400, "INVALID_FIELD", "The Id field should not be specified in the sobject data.", ["Id"]
                     )
                 continue
-            given[field] = value
-        locked = [field.name for field in given if not (field.createable if creating else field.updateable)]
+            given[field.name] = (field, value)
+        locked = [field.name for field, _ in given.values() if not (field.createable if creating else field.updateable)]
         if locked:
             raise SalesforceError(
                 400, "INVALID_FIELD_FOR_INSERT_UPDATE",
@@ -469,29 +560,33 @@ class Store:
                 "this field and verify that it is read/write for your profile or permission set.",
                 locked,
             )
-        return {field.name: convert_value(field, value) for field, value in given.items()}
+        return {name: convert_value(field, value) for name, (field, value) in given.items()}
 
     def _check_required(self, sobject: SObject, record: dict, names: Iterable[str]) -> None:
         whole = names is record and len(record) == len(sobject.fields)  # a new record: every field, in order
-        names = list(names)
         if whole:
             missing = [f.name for f in sobject.required_candidates if is_blank(record.get(f.name))]
         else:
+            names = list(names)
             candidates = {f.name.lower() for f in sobject.required_candidates}
             missing = [name for name in names if name.lower() in candidates and is_blank(record.get(name))]
-        missing += [
-            name for name in self.rules.required_fields(sobject.name)
-            if name in names and name not in missing and is_blank(record.get(name))
-        ]
+        required = self.rules.required_fields(sobject.name)
+        if required:
+            given = record if whole else set(names)  # membership only: a dict's keys are the names
+            missing += [name for name in required
+                        if name in given and name not in missing and is_blank(record.get(name))]
         if missing:
             raise SalesforceError(
                 400, "REQUIRED_FIELD_MISSING", f"Required fields are missing: [{', '.join(missing)}]", missing
             )
 
     def _check_references(self, conn: sqlite3.Connection, sobject: SObject, changes: dict) -> None:
+        references = self._plan(sobject).references
         for name, value in changes.items():
-            field = sobject.field(name)
-            if field is None or field.type != "reference" or value is None:
+            if value is None:
+                continue
+            field = references.get(name.lower())
+            if field is None:
                 continue
             target = self.catalog.by_prefix(key_prefix(value))
             if target is None or target.name not in field.reference_to:
@@ -514,18 +609,15 @@ class Store:
     def _check_unique(
         self, conn: sqlite3.Connection, sobject: SObject, record: dict, names: Iterable[str], record_id: str | None
     ) -> None:
-        table = quote(sobject.name)
         if not sobject.unique_fields:
             return
+        plan = self._plan(sobject)
         given = names if isinstance(names, dict) else set(names)  # field names as _parse gives them
         for field in sobject.unique_fields:
             name = field.name
             if name not in given or is_blank(record.get(name)):
                 continue
-            row = conn.execute(
-                f"SELECT Id FROM {table} WHERE {quote(name)} = ? COLLATE NOCASE AND Id IS NOT ? LIMIT 1",
-                (record[name], record_id),
-            ).fetchone()
+            row = conn.execute(plan.unique_sql(name), (record[name], record_id)).fetchone()
             if row:
                 raise SalesforceError(
                     400, "DUPLICATE_VALUE",
@@ -535,15 +627,15 @@ class Store:
     def _check_duplicate_rules(
         self, conn: sqlite3.Connection, sobject: SObject, record: dict, names: Iterable[str], record_id: str | None
     ) -> None:
+        fields = self.rules.duplicate_fields(sobject.name)
+        if not fields:
+            return
         names = set(names)
-        for name in self.rules.duplicate_fields(sobject.name):
+        plan = self._plan(sobject)
+        for name in fields:
             if name not in names or is_blank(record.get(name)):
                 continue
-            row = conn.execute(
-                f"SELECT Id FROM {quote(sobject.name)} WHERE {quote(name)} = ? COLLATE NOCASE "
-                "AND +IsDeleted = 0 AND Id IS NOT ? LIMIT 1",
-                (record[name], record_id),
-            ).fetchone()
+            row = conn.execute(plan.duplicate_sql(name), (record[name], record_id)).fetchone()
             if row:
                 raise SalesforceError(400, "DUPLICATES_DETECTED", "Use one of these records?")
 
@@ -599,13 +691,11 @@ class Store:
         record_id: str | None = None,
         visible_after: datetime | None = None,
     ) -> str:
-        record: dict[str, Any] = {field.name: None for field in sobject.fields}
+        record: dict[str, Any] = self._plan(sobject).blank.copy()
         record.update(changes)
-        for field in sobject.fields:
-            if record[field.name] is None and field.default is not None:
-                record[field.name] = user_id if field.default == "$caller" else convert_value(field, field.default)
-            elif record[field.name] is None and field.type == "boolean":
-                record[field.name] = 0
+        for name, default in self._plan(sobject).defaults:
+            if record[name] is None:
+                record[name] = user_id if default is _CALLER else default
         self._check_required(sobject, record, record)
         self._check_references(conn, sobject, changes)
         stamp = self._now_text()
@@ -628,6 +718,7 @@ class Store:
                 f"INSERT INTO {quote(sobject.name)} ({', '.join(map(quote, columns))}) "
                 f"VALUES ({', '.join('?' * len(columns))})")
         conn.execute(sql, [record[column] for column in columns])
+        self._inserted[sobject.name] = self._inserted.get(sobject.name, 0) + 1
         return record["Id"]
 
     def _update(
@@ -727,11 +818,7 @@ class Store:
         stored = convert_value(field, value)
         if stored is None:
             raise SalesforceError(400, "INVALID_FIELD", f"An external id value for {field.name} is needed")
-        rows = conn.execute(
-            f"SELECT Id FROM {quote(sobject.name)} WHERE {quote(field.name)} = ? COLLATE NOCASE "
-            "AND +IsDeleted = 0 ORDER BY Id LIMIT 10",
-            (stored,),
-        ).fetchall()
+        rows = conn.execute(self._plan(sobject).external_sql(field.name), (stored,)).fetchall()
         ids = [row[0] for row in rows]
         if len(ids) > 1:
             raise SalesforceError(
@@ -883,6 +970,8 @@ class Store:
         with self._write() as conn:
             conn.execute("PRAGMA analysis_limit=1000")
             conn.execute("ANALYZE")
+            self._analyzed_rows = self._statistics_rows(conn)
+            self._inserted = {}
 
     def new_ids(self, obj: str, count: int) -> list[str]:
         """Reserve `count` new Ids of an object (for rows built outside the Store, see bulk_insert)."""

@@ -20,7 +20,10 @@ def format_datetime(value: datetime) -> str:
     if value.tzinfo is None:
         raise ValueError("naive datetime")
     value = value.astimezone(UTC)
-    return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}+0000"
+    if value.year < 1000:  # strftime's own (unpadded) year, as before
+        return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}+0000"
+    return (f"{value.year}-{value.month:02d}-{value.day:02d}T{value.hour:02d}:{value.minute:02d}:"
+            f"{value.second:02d}.{value.microsecond // 1000:03d}+0000")
 
 
 def parse_datetime(text: str) -> datetime:

@@ -11,7 +11,9 @@ import pytest
 
 from crm_sync.salesforce.accounting import ApiCallCounter
 from crm_sync.salesforce.bulk import (
+    ESTIMATE_MARGIN,
     ESTIMATED_WAIT_MAX,
+    _next_wait,
     _remaining_seconds,
     _result_sets,
     format_value,
@@ -117,6 +119,10 @@ def test_an_ingest_job_is_waited_for_at_its_own_pace_and_only_its_non_empty_resu
     assert _remaining_seconds({"numberRecordsProcessed": 10}, 1_000_000, 10.0) == ESTIMATED_WAIT_MAX
     assert _remaining_seconds({"numberRecordsProcessed": 0}, 100_000, 10.0) is None  # no rate yet
     assert _remaining_seconds({}, 100_000, 10.0) is None and _remaining_seconds({"numberRecordsProcessed": 5}, None, 1) is None
+    # a job seen nearly done is asked again soon after its estimated rest, not after the grown interval
+    assert _next_wait(0.4, 7.5, 0.2) == pytest.approx(0.4 * ESTIMATE_MARGIN + 0.2)
+    assert _next_wait(20.0, 3.0, 0.2) == pytest.approx(20.0 * ESTIMATE_MARGIN + 0.2)  # past its end, not short
+    assert _next_wait(None, 3.0, 0.2) == 3.0  # no progress yet: the interval
     done = {"numberRecordsProcessed": 100, "numberRecordsFailed": 0}
     assert _result_sets(done, 100) == ["successfulResults"]
     assert _result_sets({**done, "numberRecordsFailed": 2}, 100) == ["successfulResults", "failedResults"]

@@ -101,3 +101,12 @@ def test_factory_is_thread_safe() -> None:
     for thread in threads:
         thread.join()
     assert len(set(made)) == 8000
+
+
+def test_new_ids_hands_out_a_batch_in_order_with_its_last_sequence() -> None:
+    factory = IdFactory(start={"001": 41})
+    made, last = factory.new_ids("001", 3)
+    assert [IdFactory.sequence_of(i) for i in made] == [41, 42, 43] and last == 43
+    assert all(is_valid_id(i) and i.startswith("0018a") for i in made)
+    assert IdFactory.sequence_of(factory.new_id("001")) == 44
+    assert factory.new_ids("001", 0) == ([], 0)

@@ -848,3 +848,19 @@ def test_a_cursor_left_open_does_not_pin_an_old_snapshot(store: Store, user: str
     with store.reader() as conn:
         assert conn.execute('SELECT count(*) FROM "Lead"').fetchone()[0] == 6
     assert store.count("Lead") == 6
+
+
+def test_statistics_follow_api_inserts_so_key_lookups_stay_index_searches(store: Store, user: str) -> None:
+    """Statistics taken when a table was small are refreshed once inserts have grown it: an IN list of
+    external Ids (a collection's read-back) is looked up by the index, not answered by scanning the table."""
+    for n in range(10):
+        store.create("Account", {"Name": f"small {n}", "External_Id__c": f"k{n}"}, user_id=user)
+    store.analyze()  # the statistics of a 10-row table
+    for n in range(10, 2010):
+        store.create("Account", {"Name": f"grown {n}", "External_Id__c": f"k{n}"}, user_id=user)
+    keys = [f"k{n}" for n in range(500, 550)]
+    sql = f'SELECT Id FROM "Account" WHERE "External_Id__c" COLLATE NOCASE IN ({", ".join("?" * len(keys))})'
+    with store.reader() as conn:
+        plan = " ".join(str(row[-1]) for row in conn.execute(f"EXPLAIN QUERY PLAN {sql}", keys))
+        assert len(conn.execute(sql, keys).fetchall()) == len(keys)
+    assert "USING INDEX" in plan and "SCAN" not in plan, plan

@@ -275,12 +275,17 @@ def _halted(reference: str, message: str = HALTED_MESSAGE) -> dict:
     return _subresponse(reference, 400, [{"errorCode": "PROCESSING_HALTED", "message": message}])
 
 
-def _run_subrequest(org: Org, req: ApiRequest, sub: dict, results: dict[str, Any]) -> tuple[int, Any, dict]:
+def _run_subrequest(org: Org, req: ApiRequest, sub: dict, results: dict[str, Any], *,
+                    substitute: bool = True) -> tuple[int, Any, dict]:
+    """One subrequest through the REST router; `substitute=False` when the request holds no `@{` at all
+    (nothing to substitute, so its bodies are not walked)."""
     from crm_sync.sandbox.server.api import API_ROUTER
 
     method = str(sub.get("method", "")).upper()
     url = _substitute(str(sub.get("url", "")), results)
-    body = _substitute(sub.get("body"), results) if "body" in sub else None
+    body = sub.get("body")
+    if substitute and "body" in sub:
+        body = _substitute(body, results)
     parts = urlsplit(url)
     segments = parts.path.strip("/").split("/")
     if segments[:2] != ["services", "data"] or len(segments) < 3 or version_error(segments[2]) is not None:
@@ -323,6 +328,8 @@ def composite(org: Org, req: ApiRequest) -> ApiResult:
     if len(set(references)) != len(references):
         raise SalesforceError(400, "JSON_PARSER_ERROR", "Duplicate referenceId in the composite request")
     all_or_none = _all_or_none(body.get("allOrNone"))
+    # raw bytes without "@{" (nor a \u escape that could spell one) hold no reference to substitute
+    substitute = not req.body or b"@{" in req.body or b"\\u" in req.body
 
     def run_all() -> list[dict]:
         results: dict[str, Any] = {}
@@ -330,7 +337,7 @@ def composite(org: Org, req: ApiRequest) -> ApiResult:
         for index, sub in enumerate(subrequests):
             reference = references[index]
             try:
-                status, answer, headers = _run_subrequest(org, req, sub, results)
+                status, answer, headers = _run_subrequest(org, req, sub, results, substitute=substitute)
             except _MissingReference as missing:
                 status, answer, headers = 400, [{
                     "errorCode": "PROCESSING_HALTED",

@@ -32,7 +32,6 @@ chunk: retried later, never lost.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import logging
 import os
 import threading
@@ -50,7 +49,7 @@ from crm_sync.platform import PlatformStore, push_state
 from crm_sync.platform.claims import Claim
 from crm_sync.platform.types import utc_now
 from crm_sync.platform.values import parse_datetime, payload
-from crm_sync.salesforce import OutcomeUnknown, RecordResult, SalesforceError, bulk, soql
+from crm_sync.salesforce import OutcomeUnknown, RecordResult, SalesforceError, arrowconv, bulk, soql
 from crm_sync.salesforce.client import READ_BACK_COLLECTIONS_PER_CALL, SalesforceClient
 from crm_sync.settings import Section
 from crm_sync.sync.send import conflicts, creates, rules
@@ -649,13 +648,19 @@ class Pusher:
             f"LastModifiedDate >= {soql.datetime_literal(started)}"])
         written = sum(1 for r in results if r.success)  # spaces the polls; one results page for all of them
         try:
-            rows = {row["Id"]: row for page in self.client.bulk_query(
-                query, expected_records=written, max_records=max(written, self.defaults.bulk_page_records))
-                for row in page.to_pylist()}
+            rows = {}
+            for page in self.client.bulk_query(query, expected_records=written,
+                                               max_records=max(written, self.defaults.bulk_page_records)):
+                # by column: Table.to_pylist builds a dict per row of every column
+                ids = arrowconv.to_python(page.column("Id"))
+                read = [arrowconv.to_python(page.column(f)) if f in page.column_names else [None] * len(ids)
+                        for f in READ_BACK]
+                for record_id, *values in zip(ids, *read, strict=True):
+                    rows[record_id] = dict(zip(READ_BACK, values, strict=True))
         except SalesforceError:
             log.warning("could not read back the modstamps of an ingest job on %s", section.object, exc_info=True)
             return results
-        return [dataclasses.replace(r, read_back={f: rows[r.id].get(f) for f in READ_BACK})
+        return [_with_read_back(r, {f: rows[r.id].get(f) for f in READ_BACK})
                 if r.success and r.id in rows else r for r in results]
 
     def _acknowledge(self, section: Section, outcomes: list[tuple[PushItem, RecordResult]], ack: _Ack,
@@ -718,6 +723,11 @@ class Pusher:
         return acknowledged
 
 
+def _with_read_back(result: RecordResult, read_back: dict[str, Any]) -> RecordResult:
+    """`dataclasses.replace(result, read_back=read_back)`, without its per-call introspection."""
+    return RecordResult(result.id, result.success, result.created, result.errors, result.input, read_back)
+
+
 def _request_failure(exc: SalesforceError) -> RecordResult:
     code = OUTCOME_UNKNOWN if isinstance(exc, OutcomeUnknown) else getattr(exc, "error_code", None) or type(exc).__name__
     return RecordResult(id=None, success=False, errors=[{"statusCode": code, "message": str(exc), "fields": []}])
@@ -733,13 +743,16 @@ def external_id_field(section: Section, describe: dict | None) -> tuple[str, str
 
 
 def load_rows(store: PlatformStore, section: Section, record_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
-    """Platform rows by id (500 per SELECT)."""
+    """Platform rows by id (500 per SELECT), each a dict of column -> value."""
     table = store.table(section)
     rows: dict[int, dict[str, Any]] = {}
     with store.engine.connect() as conn:
         for chunk in chunked(sorted(set(record_ids)), ROWS_PER_SELECT):
-            for row in conn.execute(sa.select(table).where(table.c.id.in_(list(chunk)))):
-                rows[row.id] = dict(row._mapping)
+            result = conn.execute(sa.select(table).where(table.c.id.in_(list(chunk))))
+            keys = list(result.keys())  # once per SELECT: dict(row._mapping) builds them for every row
+            for row in result:
+                record = dict(zip(keys, row, strict=True))
+                rows[record["id"]] = record
     return rows
 
 
