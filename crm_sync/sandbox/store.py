@@ -237,30 +237,31 @@ class _WritePlan:
             elif field.type == "boolean":
                 self.defaults.append((field.name, 0))
         self.references = {field.name.lower(): field for field in sobject.fields if field.type == "reference"}
-        self._unique: dict[str, str] = {}
-        self._duplicate: dict[str, str] = {}
-        self._external: dict[str, str] = {}
+        self._lookups: dict[tuple[str, str], str] = {}
+
+    def _lookup_sql(self, kind: str, name: str) -> str:
+        """The SELECT of one kind of look-up by one field, built once."""
+        sql = self._lookups.get((kind, name))
+        if sql is None:
+            sql = self._lookups[(kind, name)] = _LOOKUP_SQL[kind].format(
+                table=quote(self.sobject.name), column=quote(name))
+        return sql
 
     def unique_sql(self, name: str) -> str:
-        sql = self._unique.get(name)
-        if sql is None:
-            sql = self._unique[name] = (f"SELECT Id FROM {quote(self.sobject.name)} WHERE {quote(name)} = ? "
-                                        "COLLATE NOCASE AND Id IS NOT ? LIMIT 1")
-        return sql
+        return self._lookup_sql("unique", name)
 
     def duplicate_sql(self, name: str) -> str:
-        sql = self._duplicate.get(name)
-        if sql is None:
-            sql = self._duplicate[name] = (f"SELECT Id FROM {quote(self.sobject.name)} WHERE {quote(name)} = ? "
-                                           "COLLATE NOCASE AND +IsDeleted = 0 AND Id IS NOT ? LIMIT 1")
-        return sql
+        return self._lookup_sql("duplicate", name)
 
     def external_sql(self, name: str) -> str:
-        sql = self._external.get(name)
-        if sql is None:
-            sql = self._external[name] = (f"SELECT Id FROM {quote(self.sobject.name)} WHERE {quote(name)} = ? "
-                                          "COLLATE NOCASE AND +IsDeleted = 0 ORDER BY Id LIMIT 10")
-        return sql
+        return self._lookup_sql("external", name)
+
+
+_LOOKUP_SQL = {  # a field's value among the object's records, compared as Salesforce does (case-insensitive)
+    "unique": "SELECT Id FROM {table} WHERE {column} = ? COLLATE NOCASE AND Id IS NOT ? LIMIT 1",
+    "duplicate": "SELECT Id FROM {table} WHERE {column} = ? COLLATE NOCASE AND +IsDeleted = 0 AND Id IS NOT ? LIMIT 1",
+    "external": "SELECT Id FROM {table} WHERE {column} = ? COLLATE NOCASE AND +IsDeleted = 0 ORDER BY Id LIMIT 10",
+}
 
 
 _CALLER = object()

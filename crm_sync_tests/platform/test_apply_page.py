@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date
 
 import pyarrow as pa
@@ -26,6 +27,20 @@ def store(platform_url: str, default_settings: Settings) -> Iterator[PlatformSto
 
 def apply(store: PlatformStore, rows, **kwargs) -> ApplyCounts:
     return store.apply_page("Account", rows, modstamp_field=kwargs.pop("modstamp_field", LMD), **kwargs)
+
+
+@contextmanager
+def failing_cursor_write(store: PlatformStore) -> Iterator[None]:
+    """Every statement writing the sync cursor fails while the block runs (the rows before it were written)."""
+    def fail_on_cursor(conn, cursor, statement, parameters, context, executemany) -> None:  # noqa: ANN001
+        if "sync_cursor" in statement:
+            raise RuntimeError("injected failure when the cursor is written")
+
+    event.listen(store.engine, "before_cursor_execute", fail_on_cursor)
+    try:
+        yield
+    finally:
+        event.remove(store.engine, "before_cursor_execute", fail_on_cursor)
 
 
 def test_insert_then_unchanged(store: PlatformStore) -> None:
@@ -141,17 +156,9 @@ def test_cursor_advances_with_the_page_and_never_moves_back(store: PlatformStore
 def test_failing_page_changes_neither_rows_nor_cursor(store: PlatformStore) -> None:
     apply(store, [account_row(1)], cursor=CursorUpdate(at(1)))
 
-    def fail_on_cursor(conn, cursor, statement, parameters, context, executemany) -> None:  # noqa: ANN001
-        if "sync_cursor" in statement:
-            raise RuntimeError("injected failure after the rows were written")
-
-    event.listen(store.engine, "before_cursor_execute", fail_on_cursor)
-    try:
-        with pytest.raises(RuntimeError, match="injected"):
-            apply(store, [account_row(1, minutes=5, name="Changed"), account_row(2, minutes=5)],
-                  cursor=CursorUpdate(at(5)))
-    finally:
-        event.remove(store.engine, "before_cursor_execute", fail_on_cursor)
+    with failing_cursor_write(store), pytest.raises(RuntimeError, match="injected"):
+        apply(store, [account_row(1, minutes=5, name="Changed"), account_row(2, minutes=5)],
+              cursor=CursorUpdate(at(5)))
     assert store.count_records("Account") == 1
     assert store.get_record("company", salesforce_id=account_id(1))["name"] == "Account 1"
     assert store.get_cursor("Account", LMD) == at(1)
@@ -168,16 +175,8 @@ def test_a_page_above_one_transaction_moves_the_cursor_only_with_its_last_part(
     monkeypatch.setattr(store_module, "APPLY_ROWS_PER_TRANSACTION", 2)
     page = [account_row(n, minutes=5) for n in range(1, 6)]
 
-    def fail_on_cursor(conn, cursor, statement, parameters, context, executemany) -> None:  # noqa: ANN001
-        if "sync_cursor" in statement:
-            raise RuntimeError("injected failure in the last part")
-
-    event.listen(store.engine, "before_cursor_execute", fail_on_cursor)
-    try:
-        with pytest.raises(RuntimeError, match="injected"):
-            apply(store, page, cursor=CursorUpdate(at(5)))
-    finally:
-        event.remove(store.engine, "before_cursor_execute", fail_on_cursor)
+    with failing_cursor_write(store), pytest.raises(RuntimeError, match="injected"):
+        apply(store, page, cursor=CursorUpdate(at(5)))  # the cursor moves in the last part only
     assert store.count_records("Account") == 4  # two parts of two rows each were committed
     assert store.get_cursor("Account", LMD) is None  # the page is still due
 
