@@ -725,7 +725,8 @@ class Pusher:
 
 def _with_read_back(result: RecordResult, read_back: dict[str, Any]) -> RecordResult:
     """`dataclasses.replace(result, read_back=read_back)`, without its per-call introspection."""
-    return RecordResult(result.id, result.success, result.created, result.errors, result.input, read_back)
+    return RecordResult(id=result.id, success=result.success, created=result.created, errors=result.errors,
+                        input=result.input, read_back=read_back)
 
 
 def _request_failure(exc: SalesforceError) -> RecordResult:
