@@ -455,6 +455,9 @@ class FaultSuite:
         """A fresh value that differs from `current`: writing the value a field already holds changes
         nothing, on either side, so the oracle must not count it as an edit."""
         field_type = self.rules[model].columns[column]
+        if field_type is FieldType.BOOLEAN:  # a checkbox has one other value (never null)
+            flipped = not normalize(current, field_type)
+            return flipped, flipped
         for _ in range(20):
             value = self._value(model, column, tag)
             if normalize(value[0], field_type) != normalize(current, field_type):
