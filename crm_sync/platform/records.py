@@ -157,8 +157,9 @@ def _adopt_landed_writes(conn: Connection, schema: PlatformSchema, section: Sect
     positions = {sid: n for n, sid in enumerate(page.column("salesforce_id").to_pylist()) if sid in pending}
     if not positions:
         return
+    merged = set(section.base_columns())
     by_field = {m.salesforce.lower(): m for m in section.receive_fields()
-                if m.column in set(section.base_columns()) and m.column in page.column_names}
+                if m.column in merged and m.column in page.column_names}
     deleted = page.column("deleted").to_pylist()
     target = schema.model(section.model)
     for salesforce_id, n in positions.items():
