@@ -244,3 +244,24 @@ def test_an_apply_error_names_section_record_and_column_and_writes_nothing(
         assert "section Account" in message and bad_id in message and "column salesforce_id" in message
         assert (raised.value.salesforce_id, raised.value.column) == (bad_id, "salesforce_id")
         assert store.count_records("company") == 0 and store.get_cursor("Account", LMD) is None
+
+
+def test_a_page_reads_the_model_table_through_its_salesforce_id_index_on_postgres(postgres_url: str,
+                                                                                     default_settings: Settings) -> None:
+    """Each statement joining the staged page to the model table reads the table over the page's Id span
+    (its index), never a scan of the whole table: a scan per page made a full fetch quadratic on Postgres."""
+    plans: list[str] = []
+
+    def explain(conn, cursor, statement, parameters, context, executemany) -> None:  # noqa: ANN001
+        if not executemany and statement.lstrip().startswith(("UPDATE", "SELECT t.id")) and "company AS t" in statement:
+            cursor.execute(f"EXPLAIN {statement}", parameters)
+            plans.append("\n".join(row[0] for row in cursor.fetchall()))
+
+    with PlatformStore(postgres_url, default_settings) as store:
+        for first in range(0, 40_000, 10_000):  # a model table that has grown through earlier pages
+            apply(store, [account_row(n) for n in range(first, first + 10_000)])
+        event.listen(store.engine, "before_cursor_execute", explain)
+        counts = apply(store, [account_row(n, minutes=1, name=f"New {n}") for n in range(39_000, 41_000)])
+    assert counts == ApplyCounts(imported=1_000, updated=1_000)
+    assert len(plans) >= 2  # the classification and the rewrite
+    assert all("Seq Scan on company" not in plan for plan in plans), plans
