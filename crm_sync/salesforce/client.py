@@ -39,6 +39,21 @@ def _window_param(value: datetime) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S+00:00")
 
 
+@dataclasses.dataclass(frozen=True)
+class Survey:
+    """A window's record count (deleted ones included when asked) and its object's (first, last) Id."""
+
+    count: int
+    id_bounds: tuple[str, str] | None
+
+
+def _describe_answer(answer: dict) -> dict | None:
+    """A describe's body from its composite sub-answer; None when the object does not exist."""
+    if int(answer.get("httpStatusCode", 0)) == 404:
+        return None
+    return composite.answer_body(answer)
+
+
 class SalesforceClient:
     """One logged-in connection to an org: describe, queries (REST and Bulk 2.0), writes, limits."""
 
@@ -138,6 +153,26 @@ class SalesforceClient:
                                       purpose="count", obj=obj).json()
         return int(body["totalSize"])
 
+    def survey(self, obj: str, where: str | None = None, *, include_deleted: bool = False) -> Survey:
+        """What a receive asks before it fetches, in ONE composite call: `SELECT COUNT() FROM obj [WHERE
+        where]` (queryAll with include_deleted), the smallest and largest Id of the whole object (for Id
+        ranges; from the Id index, whatever `where`), and the object's describe when this client has none
+        yet (kept in its describe cache). Three query sub-requests: within Salesforce's five a call."""
+        subrequests = [self.query_subrequest("count", soql.count(obj, where), include_deleted=include_deleted)]
+        subrequests += [self.query_subrequest(reference, soql.select(obj, ["Id"], None, order_by=order, limit=1),
+                                              include_deleted=include_deleted)
+                        for reference, order in (("first", "Id ASC"), ("last", "Id DESC"))]
+        describe = not self._describes.known(obj)
+        if describe:
+            subrequests.append(composite.subrequest(
+                "GET", f"{self.transport.data_path}/sobjects/{soql.name(obj)}/describe/", "describe"))
+        answers = self.composite(subrequests)
+        if describe:
+            self._describes.put(obj, _describe_answer(answers[3]))
+        count = int(composite.answer_body(answers[0])["totalSize"])
+        first, last = ((composite.answer_body(a).get("records") or [{}])[0].get("Id") for a in answers[1:3])
+        return Survey(count, (first, last) if first and last else None)
+
     def query_pages(self, query: str, *, include_deleted: bool = False, batch_size: int = 2000
                     ) -> Iterator[pa.Table]:
         """Each REST query page as a table: columns are the select-list paths, typed from describe."""
@@ -207,16 +242,6 @@ class SalesforceClient:
         a bit above the one seen (that one includes the wait's overshoot), so the guess can rise again."""
         if records >= bulk.LEARN_MIN_RECORDS and seconds > 0:
             self._bulk_rate = 1.25 * records / seconds
-
-    def id_bounds(self, obj: str, where: str | None = None, *, include_deleted: bool = False
-                  ) -> tuple[str, str] | None:
-        """The smallest and largest Id of the records matching `where` (one composite call); None for none."""
-        subrequests = [self.query_subrequest(reference, soql.select(obj, ["Id"], where, order_by=order, limit=1),
-                                             include_deleted=include_deleted)
-                       for reference, order in (("first", "Id ASC"), ("last", "Id DESC"))]
-        found = [(composite.answer_body(answer).get("records") or [{}])[0].get("Id")
-                 for answer in self.composite(subrequests)]
-        return (found[0], found[1]) if found and found[0] and found[1] else None
 
     def updated(self, obj: str, start: datetime, end: datetime) -> list[str]:
         """Ids of `obj` records updated in [start, end] (the `updated` resource; minute resolution)."""

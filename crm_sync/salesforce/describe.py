@@ -55,6 +55,15 @@ class DescribeCache:
             self._cache[key] = result
         return result
 
+    def known(self, obj: str) -> bool:
+        with self._lock:
+            return obj.lower() in self._cache
+
+    def put(self, obj: str, describe: dict | None) -> None:
+        """Keep an answer fetched elsewhere (e.g. inside a composite call)."""
+        with self._lock:
+            self._cache[obj.lower()] = describe
+
     def clear(self) -> None:
         with self._lock:
             self._cache.clear()

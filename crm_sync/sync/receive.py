@@ -1,8 +1,9 @@
 """Receive: fetch one section's records in a modstamp window from Salesforce and apply them to the platform.
 
 The flow of one window (the same for a scheduled tick, a partition, a backfill range, and a replay):
-1. one `COUNT()` over the window (queryAll, so deletes count) picks the API: REST pages up to the section's
-   bulk threshold, one Bulk API 2.0 query job above it;
+1. one composite call surveys the window: its `COUNT()` (queryAll, so deletes count) picks the API, REST
+   pages up to the section's bulk threshold, one Bulk API 2.0 query job above it; the same call brings the
+   object's Id bounds (for Id ranges) and, once per client, its describe;
 2. every fetched page is landed as Parquet first, then applied (upsert by Id where the
    incoming modstamp is newer; IsDeleted rows mark the platform record deleted); a Bulk receive streams
    its results into pages of `receive_page_records` while the next pages download in a background thread,
@@ -28,7 +29,7 @@ import pyarrow as pa
 
 from crm_sync.platform import ApplyCounts, CursorUpdate, PlatformStore
 from crm_sync.salesforce import id_ranges, soql
-from crm_sync.salesforce.client import SalesforceClient
+from crm_sync.salesforce.client import SalesforceClient, Survey
 from crm_sync.settings import Section
 from crm_sync.sync.mapping import receive_fields, to_platform_page, with_filter
 from crm_sync.sync.prefetch import prefetched
@@ -187,14 +188,15 @@ class Receiver:
                  cursor: CursorUpdate | None, run_id: str | None) -> None:
         """COUNT, then REST or Bulk pages, each landed then applied; `cursor` commits with the last page."""
         modstamp_field = result.modstamp_field
-        expected = self.client.count(section.object, where, include_deleted=True)
+        survey = self.client.survey(section.object, where, include_deleted=True)  # count, Id bounds, describe
+        expected = survey.count
         if expected == 0:
             if cursor is not None:
                 result.counts += self.store.apply_page(section, [], modstamp_field=modstamp_field, cursor=cursor)
             return
         result.api = "bulk" if expected > self.defaults.bulk_threshold else "rest"
         pending = list(self.store.pending_creates(section).values()) if section.sends else []
-        pages = prefetched(self._fetch(section, where, result.api, expected))  # the next page comes meanwhile
+        pages = prefetched(self._fetch(section, where, result.api, survey))  # the next page comes meanwhile
         for page_no, page, is_last in _with_last(pages):
             result.pages += 1
             result.fetched += page.num_rows
@@ -206,30 +208,29 @@ class Receiver:
                 section, to_platform_page(section, page), modstamp_field=modstamp_field,
                 cursor=cursor if is_last else None, landed_path=landed, links=links)
 
-    def _fetch(self, section: Section, where: str, api: Api, expected: int) -> Iterator[pa.Table]:
+    def _fetch(self, section: Section, where: str, api: Api, survey: Survey) -> Iterator[pa.Table]:
         fields = receive_fields(section)
         if api == "rest":
             return self.client.query_pages(soql.select(section.object, fields, where), include_deleted=True,
                                            batch_size=self.defaults.query_page_size)
         queries = [soql.select(section.object, fields, [where, part])
-                   for part in self._id_ranges(section, expected)] or [soql.select(section.object, fields, where)]
+                   for part in self._id_ranges(survey)] or [soql.select(section.object, fields, where)]
         return self.client.bulk_query_parts(queries, include_deleted=True, max_records=self.defaults.bulk_page_records,
-                                            page_rows=self.defaults.receive_page_records, expected_records=expected,
-                                            in_flight=self.defaults.bulk_jobs_in_flight)
+                                            page_rows=self.defaults.receive_page_records,
+                                            expected_records=survey.count, in_flight=self.defaults.bulk_jobs_in_flight)
 
-    def _id_ranges(self, section: Section, expected: int) -> list[str]:
-        """Id-range conditions splitting a large Bulk receive into parts of about bulk_range_records
-        (one composite call for the Id bounds); none when the window is small enough for one job.
+    def _id_ranges(self, survey: Survey) -> list[str]:
+        """Id-range conditions splitting a large Bulk receive into parts of about bulk_range_records; none
+        when the window is small enough for one job.
 
         The bounds are the object's, not the window's: the ranges cover every Id whatever the bounds
         (see id_ranges), and the object's are found from the Id index at once where a window's need a scan;
         the price is less even parts when a window's records sit in a narrow band of Ids.
         """
-        parts = -(-expected // self.defaults.bulk_range_records)
-        if parts < 2:
+        parts = -(-survey.count // self.defaults.bulk_range_records)
+        if parts < 2 or survey.id_bounds is None:
             return []
-        bounds = self.client.id_bounds(section.object, include_deleted=True)
-        return id_ranges.conditions(id_ranges.split(*bounds, parts)) if bounds else []
+        return id_ranges.conditions(id_ranges.split(*survey.id_bounds, parts))
 
     def replay_landed(self, section: Section, *, day: date | None = None) -> ApplyCounts:
         """Apply landed pages whose apply never committed, from Parquet, without any API call."""

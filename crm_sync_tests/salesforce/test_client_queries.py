@@ -132,3 +132,28 @@ def test_bulk_results_that_keep_breaking_off_fail_named(make_client: ClientFacto
     sf_admin.add_fault("/results", "cut", count=2)
     with pytest.raises(SalesforceConnectionError, match="broke off 2 times"):
         list(client.bulk_query("SELECT Id, Name FROM Account"))
+
+
+def test_a_survey_is_one_call_for_the_count_the_id_bounds_and_the_describe(make_client: ClientFactory,
+                                                                             sf_admin: SandboxAdmin) -> None:
+    fresh = make_client()
+    org_before = sf_admin.api_usage()["used"]
+    where = "Name LIKE 'A%'"
+    survey = fresh.survey("Account", where, include_deleted=True)
+    assert fresh.api_calls.total == 1 and sf_admin.api_usage()["used"] == org_before + 1
+    assert survey.count == fresh.count("Account", where, include_deleted=True)
+    ids = [r["Id"] for r in fresh.query_records("SELECT Id FROM Account ORDER BY Id", include_deleted=True)]
+    assert survey.id_bounds == (ids[0], ids[-1])
+    calls = fresh.api_calls.total
+    fresh.describe("Account")  # kept from the survey
+    assert fresh.api_calls.total == calls
+    fresh.survey("Account")  # a second survey asks no describe again, and is still one call
+    assert fresh.api_calls.total == calls + 1 and fresh.api_calls.for_purpose("describe") == 0
+
+
+def test_a_surveys_id_bounds_are_the_objects_whatever_the_window(make_client: ClientFactory) -> None:
+    client = make_client()
+    everything = client.survey("Account")
+    empty = client.survey("Account", "Name = 'no such account'")
+    assert empty.count == 0 and everything.count > 0
+    assert empty.id_bounds == everything.id_bounds is not None
