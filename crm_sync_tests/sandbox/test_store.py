@@ -14,6 +14,7 @@ from crm_sync.sandbox.catalog import CATALOG, USER, Catalog, Field, SObject
 from crm_sync.sandbox.errors import SalesforceError
 from crm_sync.sandbox.ids import IdFactory, is_valid_id
 from crm_sync.sandbox.rules import Rules
+from crm_sync.sandbox.soql.compiler import compile_soql
 from crm_sync.sandbox.store import (
     AUTOMATION_USERNAME,
     INTEGRATION_USERNAME,
@@ -864,3 +865,21 @@ def test_statistics_follow_api_inserts_so_key_lookups_stay_index_searches(store:
         plan = " ".join(str(row[-1]) for row in conn.execute(f"EXPLAIN QUERY PLAN {sql}", keys))
         assert len(conn.execute(sql, keys).fetchall()) == len(keys)
     assert "USING INDEX" in plan and "SCAN" not in plan, plan
+
+
+@pytest.mark.parametrize("modstamp", ["LastModifiedDate", "SystemModstamp"])
+@pytest.mark.parametrize("include_deleted", [True, False])
+def test_a_count_over_a_modstamp_window_reads_the_index_alone(store: Store, user: str, modstamp: str,
+                                                               include_deleted: bool) -> None:
+    """The COUNT() a receive asks over its window is answered from the modstamp index (it holds IsDeleted and
+    the commit-lag column too), not by reading every record's row in modstamp order."""
+    for n in range(50):
+        store.create("Contact", {"LastName": f"c{n}"}, user_id=user)
+    store.analyze()
+    query = (f"SELECT COUNT() FROM Contact WHERE {modstamp} >= 2000-01-01T00:00:00Z "
+             f"AND {modstamp} < 2100-01-01T00:00:00Z")
+    compiled = compile_soql(query, store.catalog, include_deleted=include_deleted, now=datetime.now(UTC))
+    with store.reader() as conn:
+        plan = " ".join(str(row[-1]) for row in conn.execute(f"EXPLAIN QUERY PLAN {compiled.sql}", compiled.params))
+        assert conn.execute(compiled.sql, compiled.params).fetchone()[0] == 50
+    assert f"COVERING INDEX ix_Contact_{modstamp}" in plan, plan
