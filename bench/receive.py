@@ -6,6 +6,9 @@ incremental tick that finds nothing new. Both backends use the same seeded sandb
 run. Beside them, in the same run: the sandbox's raw Bulk API 2.0 serving rate for the same objects and
 fields (the CSV downloaded and dropped, nothing parsed), and each backend's rate as a share of it (the aim:
 at least 0.6). Every measured part runs in a child process of its own, so each peak is that process's own.
+Each part also reports the CPU seconds of every process it kept busy (the fetching process, the sandbox,
+the Postgres server) and the floor they put under its time here (their sum over the cores): the raw
+download's time over a run's floor is the best share of the raw rate this machine allows that run.
 
 Two ways of running the same full fetch (`--modes`):
 - `serial`: every section one after the other in one process (the plain-Python receive loop);
@@ -44,6 +47,37 @@ def peak_memory_mib() -> float:
         if line.startswith("VmHWM:"):
             return round(int(line.split()[1]) / 1024, 1)
     raise RuntimeError("no VmHWM in /proc/self/status")
+
+
+def own_cpu_seconds() -> float:
+    """CPU seconds (user + system) this process has used."""
+    times = os.times()
+    return times.user + times.system
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """CPU seconds a process and its reaped children have used (/proc/<pid>/stat utime..cstime)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return sum(int(f) for f in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+
+
+def postgres_cpu_seconds() -> float:
+    """CPU seconds of every Postgres server process (a backend that exited counts in its parent's)."""
+    total = 0.0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError):
+            if stat.read_text().split(" (", 1)[1].startswith("postgres)"):
+                total += process_cpu_seconds(int(stat.parent.name))
+    return total
+
+
+@contextlib.contextmanager
+def cpu_used(sandbox_pid: int, figures: dict) -> Iterator[None]:
+    """Add the CPU seconds the sandbox and the Postgres server spent during the block to `figures`."""
+    sandbox, postgres = process_cpu_seconds(sandbox_pid), postgres_cpu_seconds()
+    yield
+    figures["sandbox_cpu_seconds"] = round(process_cpu_seconds(sandbox_pid) - sandbox, 1)
+    figures["postgres_cpu_seconds"] = round(postgres_cpu_seconds() - postgres, 1)
 
 
 @contextlib.contextmanager
@@ -115,6 +149,7 @@ def fetch(url: str, sandbox_dir: str, work: str, objects: list[str] | None, idle
             figures.update(idle_tick_api_calls=client.api_calls.total - before,
                            idle_tick_found_changes=not plan.empty)
     figures["peak_memory_mib"] = peak_memory_mib()
+    figures["cpu_seconds"] = round(own_cpu_seconds(), 1)
     return figures
 
 
@@ -139,7 +174,14 @@ def raw_bulk_download(sandbox_dir: str) -> dict:
     seconds = time.perf_counter() - started
     return {"records": records, "seconds": round(seconds, 2), "records_per_second": round(records / seconds),
             "mib": round(downloaded / 2**20, 1), "api_calls": client.api_calls.total,
-            "peak_memory_mib": peak_memory_mib()}
+            "peak_memory_mib": peak_memory_mib(), "cpu_seconds": round(own_cpu_seconds(), 1)}
+
+
+def cpu_bound(figures: dict) -> dict:
+    """The CPU all processes of a measured part used (client, sandbox, Postgres server) and the floor it puts
+    under its time on this machine: that CPU spread perfectly over every core."""
+    total = figures["cpu_seconds"] + figures["sandbox_cpu_seconds"] + figures["postgres_cpu_seconds"]
+    return {"total_cpu_seconds": round(total, 1), "cpu_floor_seconds": round(total / (os.cpu_count() or 1), 1)}
 
 
 def in_child(*args: str) -> dict:
@@ -196,6 +238,7 @@ def pooled_fetch(url: str, sandbox_dir: str, work: Path, pool: int) -> dict:
             "api_calls": sum(f["api_calls"] for f in results.values()),
             "api_calls_by_purpose": dict(sorted(by_purpose.items())),
             "peak_memory_mib": max(f["peak_memory_mib"] for f in results.values()), "pool": pool,
+            "cpu_seconds": round(sum(f["cpu_seconds"] for f in results.values()), 1),
             "sections": {s.object: results[s.object]["sections"][s.object] for s in sections}}
 
 
@@ -235,20 +278,30 @@ def measure_size(records: int, backends: list[str], modes: list[str], pool: int)
             seed_seconds = time.perf_counter() - seed_started
             print(f"sandbox: {records:,} records seeded and served in {seed_seconds:.1f} s at {info.instance_url}",
                   flush=True)
-            raw = in_child("raw", sandbox_dir)
+            spent: dict = {}
+            with cpu_used(info.pid, spent):
+                raw = in_child("raw", sandbox_dir)
+            raw.update(spent)
+            raw.update(cpu_bound(raw))
             print(f"     raw: {raw['records']:,} records ({raw['mib']} MiB of CSV) served by Bulk in {raw['seconds']} s"
-                  f" = {raw['records_per_second']:,} records/s ({raw['api_calls']} API calls)", flush=True)
+                  f" = {raw['records_per_second']:,} records/s ({raw['api_calls']} API calls; CPU: "
+                  f"{raw['cpu_seconds']} s here, {raw['sandbox_cpu_seconds']} s sandbox)", flush=True)
             runs = []
             for backend in backends:
                 for mode in modes:
                     work = Path(tmp) / f"{backend}-{mode}"
                     work.mkdir()
-                    with platform_database(backend, work) as url:
+                    spent = {}
+                    with platform_database(backend, work) as url, cpu_used(info.pid, spent):
                         if mode == "serial":
                             figures = serial_fetch(url, sandbox_dir, work)
                         else:
                             figures = pooled_fetch(url, sandbox_dir, work, pool)
-                    figures = {"backend": backend, "mode": mode, **figures}
+                    figures = {"backend": backend, "mode": mode, **figures, **spent}
+                    figures.update(cpu_bound(figures))
+                    # the best share this machine allows: the raw download's time over this run's CPU floor
+                    figures["share_of_raw_rate_at_cpu_floor"] = round(
+                        raw["seconds"] / max(figures["cpu_floor_seconds"], raw["seconds"]), 3)
                     figures["records_per_second"] = round(figures["records"] / figures["seconds"])
                     figures["records_per_api_call"] = round(figures["records"] / max(figures["api_calls"], 1))
                     figures["share_of_raw_rate"] = round(figures["records_per_second"] / raw["records_per_second"], 3)
@@ -259,7 +312,10 @@ def measure_size(records: int, backends: list[str], modes: list[str], pool: int)
                     print(f"{backend:>8} {mode:>6}: {figures['records']:,} records in {figures['seconds']} s = "
                           f"{figures['records_per_second']:,} records/s; {figures['api_calls']} API calls "
                           f"({figures['records_per_api_call']:,} records per call); peak {figures['peak_memory_mib']} MiB"
-                          f"{idle}; {figures['share_of_raw_rate']:.0%} of the raw Bulk rate, "
+                          f"{idle}; {figures['share_of_raw_rate']:.0%} of the raw Bulk rate "
+                          f"(CPU: {figures['cpu_seconds']} s here, {figures['sandbox_cpu_seconds']} s sandbox, "
+                          f"{figures['postgres_cpu_seconds']} s Postgres; at most "
+                          f"{figures['share_of_raw_rate_at_cpu_floor']:.0%} on {os.cpu_count()} cores), "
                           f"{figures['api_calls_per_50k_records']} API calls per 50k records", flush=True)
     return {"records_seeded": records, "seed_and_start_seconds": round(seed_seconds, 1),
             "load_average_1_5_15": [round(x, 1) for x in os.getloadavg()],
