@@ -153,22 +153,24 @@ class SalesforceClient:
                                       purpose="count", obj=obj).json()
         return int(body["totalSize"])
 
-    def survey(self, obj: str, where: str | None = None, *, include_deleted: bool = False) -> Survey:
+    def survey(self, obj: str, where: str | None = None, *, include_deleted: bool = False,
+               also_describe: Sequence[str] = ()) -> Survey:
         """What a receive asks before it fetches, in ONE composite call: `SELECT COUNT() FROM obj [WHERE
         where]` (queryAll with include_deleted), the smallest and largest Id of the whole object (for Id
-        ranges; from the Id index, whatever `where`), and the object's describe when this client has none
-        yet (kept in its describe cache). Three query sub-requests: within Salesforce's five a call."""
+        ranges; from the Id index, whatever `where`), and the describe of `obj` and of `also_describe` (e.g.
+        the parents its fields name) that this client has not kept yet, as many as the call holds. Three
+        query sub-requests: within Salesforce's five a call."""
         subrequests = [self.query_subrequest("count", soql.count(obj, where), include_deleted=include_deleted)]
         subrequests += [self.query_subrequest(reference, soql.select(obj, ["Id"], None, order_by=order, limit=1),
                                               include_deleted=include_deleted)
                         for reference, order in (("first", "Id ASC"), ("last", "Id DESC"))]
-        describe = not self._describes.known(obj)
-        if describe:
-            subrequests.append(composite.subrequest(
-                "GET", f"{self.transport.data_path}/sobjects/{soql.name(obj)}/describe/", "describe"))
+        unknown = list(dict.fromkeys(o for o in (obj, *also_describe) if not self._describes.known(o)))
+        described = unknown[:composite.COMPOSITE_MAX_SUBREQUESTS - len(subrequests)]
+        subrequests += [composite.subrequest("GET", f"{self.transport.data_path}/sobjects/{soql.name(o)}/describe/",
+                                             f"describe{n}") for n, o in enumerate(described)]
         answers = self.composite(subrequests)
-        if describe:
-            self._describes.put(obj, _describe_answer(answers[3]))
+        for name, answer in zip(described, answers[3:], strict=True):
+            self._describes.put(name, _describe_answer(answer))
         count = int(composite.answer_body(answers[0])["totalSize"])
         first, last = ((composite.answer_body(a).get("records") or [{}])[0].get("Id") for a in answers[1:3])
         return Survey(count, (first, last) if first and last else None)

@@ -3,7 +3,8 @@
 The flow of one window (the same for a scheduled tick, a partition, a backfill range, and a replay):
 1. one composite call surveys the window: its `COUNT()` (queryAll, so deletes count) picks the API, REST
    pages up to the section's bulk threshold, one Bulk API 2.0 query job above it; the same call brings the
-   object's Id bounds (for Id ranges) and, once per client, its describe;
+   object's Id bounds (for Id ranges) and, once per client, the describes of every synced object (the
+   section's own, and the parents its fields may name);
 2. every fetched page is landed as Parquet first, then applied (upsert by Id where the
    incoming modstamp is newer; IsDeleted rows mark the platform record deleted); a Bulk receive streams
    its results into pages of `receive_page_records` while the next pages download in a background thread,
@@ -188,7 +189,8 @@ class Receiver:
                  cursor: CursorUpdate | None, run_id: str | None) -> None:
         """COUNT, then REST or Bulk pages, each landed then applied; `cursor` commits with the last page."""
         modstamp_field = result.modstamp_field
-        survey = self.client.survey(section.object, where, include_deleted=True)  # count, Id bounds, describe
+        survey = self.client.survey(section.object, where, include_deleted=True,  # count, Id bounds, describes
+                                    also_describe=[s.object for s in self.store.settings.enabled_sections()])
         expected = survey.count
         if expected == 0:
             if cursor is not None:

@@ -157,3 +157,13 @@ def test_a_surveys_id_bounds_are_the_objects_whatever_the_window(make_client: Cl
     empty = client.survey("Account", "Name = 'no such account'")
     assert empty.count == 0 and everything.count > 0
     assert empty.id_bounds == everything.id_bounds is not None
+
+
+def test_a_survey_also_brings_the_describes_it_is_asked_for(make_client: ClientFactory) -> None:
+    client = make_client()
+    client.survey("Contact", also_describe=["Account", "User", "Contact", "No_Such_Object__c"])
+    assert client.api_calls.total == 1
+    assert client.describe("No_Such_Object__c") is None  # kept as missing, as describe() does
+    # parent paths resolve from what the survey kept: no call
+    schema = client.schema_for("SELECT Id, Account.Name, Owner.Email FROM Contact")
+    assert schema.names == ["Id", "Account.Name", "Owner.Email"] and client.api_calls.total == 1
