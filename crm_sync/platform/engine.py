@@ -1,7 +1,7 @@
 """Which platform database, and a SQLAlchemy engine for it (SQLite file or Postgres, by URL).
 
 SQLite connections run in WAL mode with foreign keys on, a busy timeout, `synchronous=NORMAL`, temporary
-tables in memory (an apply's staging table never touches a temp file) and a 32 MiB page cache;
+tables in memory (an apply's staging table never touches a temp file);
 transactions are begun by SQLAlchemy (not by the driver), and `write_transaction()` begins with
 `BEGIN IMMEDIATE` so a writer holds the write lock from its first statement. Postgres sessions use UTC.
 """
@@ -21,7 +21,6 @@ from sqlalchemy.pool import StaticPool
 PLATFORM_URL_ENV = "CRM_SYNC_PLATFORM_URL"
 DATA_DIR_ENV = "CRM_SYNC_DATA"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
-SQLITE_CACHE_KIB = 32_768  # page cache per connection (default 2 MiB): index inserts of a large apply stay in memory
 _WRITE_OPTION = "crm_sync_write"
 
 
@@ -72,7 +71,6 @@ def _sqlite_engine(url: sa.URL) -> Engine:
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA temp_store=MEMORY")
-        cursor.execute(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
         cursor.close()
 
     @event.listens_for(engine, "begin")
