@@ -170,7 +170,14 @@ class SalesforceClient:
                                              f"describe{n}") for n, o in enumerate(described)]
         answers = self.composite(subrequests)
         for name, answer in zip(described, answers[3:], strict=True):
-            self._describes.put(name, _describe_answer(answer))
+            try:
+                self._describes.put(name, _describe_answer(answer))
+            except SalesforceApiError:
+                if name == obj:
+                    raise
+                # another object's failed describe is this receive's business only once it needs it:
+                # not kept, so describe() asks again then and raises there
+
         count = int(composite.answer_body(answers[0])["totalSize"])
         first, last = ((composite.answer_body(a).get("records") or [{}])[0].get("Id") for a in answers[1:3])
         return Survey(count, (first, last) if first and last else None)
