@@ -177,7 +177,6 @@ class SalesforceClient:
                     raise
                 # another object's failed describe is this receive's business only once it needs it:
                 # not kept, so describe() asks again then and raises there
-
         count = int(composite.answer_body(answers[0])["totalSize"])
         first, last = ((composite.answer_body(a).get("records") or [{}])[0].get("Id") for a in answers[1:3])
         return Survey(count, (first, last) if first and last else None)
