@@ -103,8 +103,7 @@ def apply_page(
     sql = _ApplySql(conn, section, target.name, stage.name, received, MODSTAMP_COLUMNS[modstamp_field])
     model = {"model": section.model}
     conn.execute(sa.text(sql.classify_existing()), model)
-    conn.execute(sa.text(sql.classify_new()))
-    by_action = dict(conn.execute(sa.text(f"SELECT action, COUNT(*) FROM {sql.s} GROUP BY action")).all())
+    by_action = dict(conn.execute(sa.text(sql.count_actions())).all())
     # A statement whose action no staged row has would change nothing: it is not run (on a large model
     # table a join that finds nothing still costs a scan, e.g. the rewrite of a page of new records).
     has = {action for action, count in by_action.items() if count}
@@ -275,8 +274,14 @@ class _ApplySql:
             f"FROM {self.t} AS t WHERE t.salesforce_id = s.salesforce_id AND {self.t_in_page}"
         )
 
-    def classify_new(self) -> str:
-        return f"UPDATE {self.s} SET action = CASE WHEN deleted THEN 'skipped' ELSE 'insert' END WHERE action IS NULL"
+    def new_action(self) -> str:
+        """The action of a staged row no model row matched (classify_existing left it NULL): insert it, or
+        skip it when it is deleted (the platform never had it). Computed where needed, never written back
+        to the staging table (on Postgres a rewrite of every staged row)."""
+        return "CASE WHEN deleted THEN 'skipped' ELSE 'insert' END"
+
+    def count_actions(self) -> str:
+        return f"SELECT COALESCE(action, {self.new_action()}), COUNT(*) FROM {self.s} GROUP BY 1"
 
     def conflicts(self, column: str) -> str:
         """The conflicting values of one column among the rows to update, and who wins each."""
@@ -312,7 +317,7 @@ class _ApplySql:
         bases = "".join(f", {self.q(base_column(c))}" for c in self.merged)
         base_values = "".join(f", {self.q(c)}" for c in self.merged)
         return (f"INSERT INTO {self.t} ({listing}{bases}, origin, updated_at, sync_status) "
-                f"SELECT {listing}{base_values}, 'salesforce', :now, 'ok' FROM {self.s} WHERE action = 'insert' "
+                f"SELECT {listing}{base_values}, 'salesforce', :now, 'ok' FROM {self.s} WHERE action IS NULL AND NOT deleted "
                 "ON CONFLICT (salesforce_id) DO NOTHING")
 
 
