@@ -199,12 +199,16 @@ class _ApplySql:
         self.merged = [c for c in received if c in set(section.base_columns())]
         self.active = self.q(active)
         self.conflict = ConflictRule(section.conflict)
-        # Implied by the join on salesforce_id, and said outright so the planner reads the model table through
-        # its salesforce_id index over the page's span: without it Postgres may hash-join against a scan of
-        # the whole table once per page (quadratic over a full fetch). The bounds come from the staged rows
-        # in SQL, so they order as the column's collation does.
+        # Implied by the join on salesforce_id, and said outright so each planner reads the model table
+        # through its salesforce_id index, never all of it once per page (quadratic over a full fetch):
+        # Postgres otherwise hash-joins against a scan of the model table, and SQLite, updating the model
+        # table from the staged rows, scans the model table and looks each row up in the staging table.
+        # The bounds come from the staged rows in SQL, so they order as the column's collation does.
         self.t_in_page = (f"t.salesforce_id BETWEEN (SELECT MIN(salesforce_id) FROM {self.s}) "
                           f"AND (SELECT MAX(salesforce_id) FROM {self.s})")
+        # ... except where SQLite updates the staging table: it already looks each staged row up in the
+        # model table's index, and the span would make it walk that index over the page's span instead
+        self.t_in_page_classifying = "1 = 1" if self.dialect_name == "sqlite" else self.t_in_page
 
     def _differs(self, left: str, right: str) -> str:
         return dialect.differs(left, right, self.dialect_name)
@@ -271,7 +275,7 @@ class _ApplySql:
             f"WHEN s.deleted <> t.deleted OR {moves} THEN 'update' "
             f"WHEN {self._any([self.conflicting(c) for c in self.merged])} THEN 'kept' "
             "ELSE 'touch' END "
-            f"FROM {self.t} AS t WHERE t.salesforce_id = s.salesforce_id AND {self.t_in_page}"
+            f"FROM {self.t} AS t WHERE t.salesforce_id = s.salesforce_id AND {self.t_in_page_classifying}"
         )
 
     def new_action(self) -> str:
