@@ -300,7 +300,6 @@ class Store:
         self._ids_read: set[str] = set()
         self._insert_sql: dict[tuple[str, tuple[str, ...]], str] = {}  # (object, columns) -> INSERT
         self._plans: dict[str, _WritePlan] = {}  # object name -> its write plan (see _plan)
-        self._last_now: tuple[datetime, str] | None = None  # see _now_text
         # planner statistics kept current under API writes: rows per table at its last ANALYZE, and rows
         # inserted since (see _refresh_statistics)
         self._analyzed_rows: dict[str, int] = {}
@@ -482,13 +481,7 @@ class Store:
         return value.replace(microsecond=value.microsecond // 1000 * 1000)
 
     def _now_text(self) -> str:
-        """_now() in stored form; the text of the last millisecond is kept (records written within one
-        millisecond, as most records of a collection or Bulk chunk are, share it)."""
-        now = self._now()
-        last = self._last_now
-        if last is None or last[0] != now:
-            last = self._last_now = (now, timefmt.format_datetime(now))
-        return last[1]
+        return timefmt.format_datetime(self._now())
 
     def _next_stamp(self, previous: dict, after: Iterable[str]) -> str:
         """clock(), but strictly after the record's stamps named in `after` (one millisecond later)."""

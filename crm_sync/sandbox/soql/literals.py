@@ -51,8 +51,6 @@ def _escapes(raw: str, like: bool):
 
 def decode_string(raw: str) -> str:
     """The value of a quoted SOQL string literal (`'Bob\\'s'` -> `Bob's`)."""
-    if "\\" not in raw:  # nothing escaped (the Ids and keys of a read-back): the text between the quotes
-        return raw[1:-1]
     return "".join(char for char, _ in _escapes(raw, like=False))
 
 
