@@ -1,10 +1,10 @@
 """SOQL text -> `ast.Query`, with Salesforce's MALFORMED_QUERY errors for syntax errors.
 
 The LALR parser is built once at import; parses are cached by query text. A query that ends in a long
-`IN (...)` list of plain quoted literals, then at most closing parentheses (the read-back of a collections
-write names 200 Ids or keys), is parsed with that list cut to one empty literal (cached by that shape), and
-the list's literals, found by one regex with their exact positions, put back into the tree: the same tree as
-a full parse, without Lark's lexer taking ~25 us per literal.
+`IN (...)` list of plain quoted literals (the read-back of a collections write names 200 Ids or keys) is
+parsed with that list cut to its first literal (cached by that shape), and the list's literals, found by one
+regex with their exact positions, put back into the tree: the same tree as a full parse, without Lark's
+lexer taking ~25 us per literal.
 """
 
 from __future__ import annotations
@@ -212,9 +212,8 @@ _PARSER = Lark(soql_grammar(), parser="lalr", lexer="contextual", transformer=_T
                lexer_callbacks={"NAME": _check_name})
 
 
-# `IN (` + two or more quoted literals without escapes or line breaks + `)` at the very end of the query,
-# but for the parentheses that close around it (`WHERE (Id IN (...))`)
-_TAIL_IN_LIST = re.compile(r"\bIN\s*\(\s*('[^'\\\n]*'(?:\s*,\s*'[^'\\\n]*')+)\s*\)[\s)]*$", re.IGNORECASE)
+# `IN (` + two or more quoted literals without escapes or line breaks + `)` at the very end of the query
+_TAIL_IN_LIST = re.compile(r"\bIN\s*\(\s*('[^'\\\n]*'(?:\s*,\s*'[^'\\\n]*')+)\s*\)\s*$", re.IGNORECASE)
 _PLAIN_LITERAL = re.compile(r"'[^'\\\n]*'")
 LONG_LIST_LITERALS = 8  # a shorter list is parsed with the rest of the query
 
