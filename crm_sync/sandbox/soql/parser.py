@@ -1,16 +1,10 @@
 """SOQL text -> `ast.Query`, with Salesforce's MALFORMED_QUERY errors for syntax errors.
 
-The LALR parser is built once at import; parses are cached by query text. A query that ends in a long
-`IN (...)` list of plain quoted literals (the read-back of a collections write names 200 Ids or keys) is
-parsed with that list cut to its first literal (cached by that shape), and the list's literals, found by one
-regex with their exact positions, put back into the tree: the same tree as a full parse, without Lark's
-lexer taking ~25 us per literal.
+The LALR parser is built once at import; parses are cached by query text.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import re
 from functools import lru_cache
 
 from lark import Lark, Token, Transformer
@@ -212,64 +206,9 @@ _PARSER = Lark(soql_grammar(), parser="lalr", lexer="contextual", transformer=_T
                lexer_callbacks={"NAME": _check_name})
 
 
-# `IN (` + two or more quoted literals without escapes or line breaks + `)` at the very end of the query
-_TAIL_IN_LIST = re.compile(r"\bIN\s*\(\s*('[^'\\\n]*'(?:\s*,\s*'[^'\\\n]*')+)\s*\)\s*$", re.IGNORECASE)
-_PLAIN_LITERAL = re.compile(r"'[^'\\\n]*'")
-LONG_LIST_LITERALS = 8  # a shorter list is parsed with the rest of the query
-
-
 @lru_cache(maxsize=1024)
 def parse(text: str) -> Query:
     """Parse SOQL text; a syntax error raises MALFORMED_QUERY with Salesforce's positional message."""
-    return _parse_long_list(text) or _parse_text(text)
-
-
-def _parse_long_list(text: str) -> Query | None:
-    """The tree of a query ending in a long list of plain literals (see the module docstring), or None when
-    the query has none, or when its shape does not parse (the full parse then gives the exact error)."""
-    match = _TAIL_IN_LIST.search(text)
-    if match is None:
-        return None
-    literals = list(_PLAIN_LITERAL.finditer(text, match.start(1), match.end(1)))
-    if len(literals) < LONG_LIST_LITERALS:
-        return None
-    try:  # the list as one empty literal where its first was: the same positions before it, one shape
-        shape = _parse_text(text[:literals[0].start()] + "''" + text[match.end(1):])
-    except Exception:  # noqa: BLE001 - the full parse raises the error with the query's own positions
-        return None
-    lines = text.count("\n", 0, match.start(1)) + 1  # the list holds no line break outside its literals' gaps
-    values = []
-    for literal in literals:
-        offset = literal.start()
-        line_start = text.rfind("\n", 0, offset)
-        lines_here = lines + text.count("\n", match.start(1), offset) if line_start > match.start(1) else lines
-        values.append(Value("string", literal.group(), Pos(lines_here, offset - line_start)))
-    return _with_list(shape, tuple(values))
-
-
-def _with_list(query: Query, values: tuple[Value, ...]) -> Query | None:
-    """`query` with the one-literal IN list at the end of its WHERE replaced by `values`; None if not found."""
-
-    def swap(node: object) -> object | None:
-        if isinstance(node, Comparison):
-            found = (node.op in ("IN", "NOT IN") and isinstance(node.value, tuple) and len(node.value) == 1
-                     and node.value[0].pos == values[0].pos)
-            return dataclasses.replace(node, value=values) if found else None
-        if isinstance(node, BoolOp) and node.items:
-            last = swap(node.items[-1])
-            return None if last is None else dataclasses.replace(node, items=(*node.items[:-1], last))
-        if isinstance(node, Not):
-            inner = swap(node.item)
-            return None if inner is None else Not(inner)
-        return None
-
-    where = swap(query.where) if query.where is not None else None
-    return None if where is None else dataclasses.replace(query, where=where)
-
-
-@lru_cache(maxsize=1024)
-def _parse_text(text: str) -> Query:
-    """The Lark parse of the whole text, with Salesforce's positional errors."""
     try:
         return _PARSER.parse(text)
     except _ReservedWord as reserved:
