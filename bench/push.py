@@ -3,7 +3,9 @@
 1. Throughput: N user-changed platform records (new companies, inserted by plain SQL with origin 'user'
    so the triggers capture them) pushed once over REST (claims of `push_bulk_threshold` rows: sObject
    Collections by 200) and once over Bulk API 2.0 ingest (one claim of all rows). Reports API calls per
-   200 records and records/s for each.
+   200 records and records/s for each, the seconds of each stage (outbox claim, record claims, check,
+   write, ack) and the CPU per record of crm_sync's process and of the sandbox, with the rate those costs
+   allow on this machine's cores at best.
 2. Latency: >= 50 single user edits at random moments; latency = edit to the moment the new value is read
    back from the sandbox; p50 and p95, and where the seconds go (from the platform's sync log and, under
    the daemon, the Dagster run records): sensor tick, run launch, run start, poll + claim, the push's
@@ -41,6 +43,8 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from cpu_accounting import own_cpu_seconds, process_cpu_seconds  # noqa: E402
+
 from crm_sync.platform import PlatformStore  # noqa: E402
 from crm_sync.salesforce import SalesforceClient, SalesforceConfig  # noqa: E402
 from crm_sync.sandbox.process import running_sandbox  # noqa: E402
@@ -70,27 +74,47 @@ def insert_user_changes(store: PlatformStore, count: int, tag: str) -> None:
                 for i in range(start, min(count, start + 5000))])
 
 
-def throughput(client: SalesforceClient, store: PlatformStore, count: int, api: str) -> dict:
+def throughput(client: SalesforceClient, store: PlatformStore, count: int, api: str, sandbox_pid: int) -> dict:
     tag = f"{api}-{int(time.time())}"
     insert_user_changes(store, count, tag)
     calls_before, snapshot = client.api_calls.total, client.api_calls.snapshot()
+    cpu_before, sandbox_before = own_cpu_seconds(), process_cpu_seconds(sandbox_pid)
     started = time.monotonic()
     sent = failed = 0
+    stages: dict[str, float] = {"outbox_claim": 0.0}
     limit = store.settings.defaults.push_bulk_threshold if api == "rest" else count
     while True:
+        claimed = time.monotonic()
         batch = claim_batch(store, limit=limit)
+        stages["outbox_claim"] += time.monotonic() - claimed
         if batch.empty:
             break
         result = push_changes(client, store, batch=batch)
         sent += result.sent
         failed += result.failed
+        for stage, seconds in result.stages.items():
+            stages[stage] = stages.get(stage, 0.0) + seconds
     seconds = time.monotonic() - started
     calls = client.api_calls.total - calls_before
     return {"api": api, "records": count, "sent": sent, "failed": failed, "seconds": round(seconds, 2),
             "records_per_second": round(sent / seconds, 1), "api_calls": calls,
             "api_calls_per_200_records": round(calls / (count / 200), 3),
             "api_calls_per_100k_records": round(calls / (count / 100_000), 1),
-            "api_calls_by_purpose": (client.api_calls.snapshot() - snapshot).by_purpose}
+            "api_calls_by_purpose": (client.api_calls.snapshot() - snapshot).by_purpose,
+            "stage_seconds": {stage: round(s, 2) for stage, s in stages.items()},
+            **cpu_figures(count, own_cpu_seconds() - cpu_before, process_cpu_seconds(sandbox_pid) - sandbox_before)}
+
+
+def cpu_figures(records: int, client_seconds: float, sandbox_seconds: float) -> dict:
+    """CPU per record of crm_sync's process (every thread, the platform's SQLite included) and of the
+    sandbox, and the rate this machine's cores would allow at those costs with perfect overlap: the floor
+    under the push's time, whatever the concurrency."""
+    cores = os.cpu_count() or 1
+    floor = (client_seconds + sandbox_seconds) / cores
+    return {"client_cpu_seconds": round(client_seconds, 2), "sandbox_cpu_seconds": round(sandbox_seconds, 2),
+            "client_cpu_us_per_record": round(client_seconds / records * 1e6),
+            "sandbox_cpu_us_per_record": round(sandbox_seconds / records * 1e6),
+            "cores": cores, "records_per_second_at_cpu_floor": round(records / floor) if floor else None}
 
 
 def _summary(samples: list[float], edits: int, interval: int, mode: str) -> dict:
@@ -286,7 +310,7 @@ def main() -> None:
         results = {"records": args.records, "platform": "sqlite", "at": datetime.now(UTC).isoformat(), "runs": []}
         with PlatformStore(f"sqlite:///{tmp}/platform.db", settings()) as store:
             for api in (["bulk"] if args.skip_rest else ["rest", "bulk"]) if args.records else []:
-                run = throughput(client, store, args.records, api)
+                run = throughput(client, store, args.records, api, info.pid)
                 print(json.dumps(run))
                 results["runs"].append(run)
             interval = store.settings.defaults.push_interval_seconds
