@@ -4,6 +4,14 @@ Storage contract: one table per object named after it, one column per field, hid
 `_visible_after` / `_deleted_at`. Parents are LEFT JOINed on the reference field; a deleted or
 not-yet-visible parent counts as null. Filters follow Salesforce's two-valued logic: a comparison
 on a null value is false, so `!=`, `NOT IN` and `NOT (...)` include records whose value is null.
+
+Index choice: a query whose top-level AND bounds the root's Id by a range (`Id >= 'X' AND Id < 'Y'`, the
+parts of a large Bulk receive) reads that range from the primary key. SQLite cannot judge it alone: without
+STAT4 it guesses every range at the same share of the table, a modstamp window of all history as much as of
+ten minutes, and likes the modstamp index (or IsDeleted's, whose sampled figure is far off), so each part
+would walk the whole window and drop the records of the other parts. Such a query writes its modstamp and
+IsDeleted filters as `+column` (the same values, out of any index's reach); every other query compiles as
+it did, and a window alone keeps the modstamp index.
 """
 
 from __future__ import annotations
@@ -39,6 +47,7 @@ from crm_sync.sandbox.soql.shaping import (
     json_converter,
     record_builder,
 )
+from crm_sync.sandbox.store import MODSTAMP_FIELDS
 from crm_sync.sandbox.timefmt import format_datetime
 
 MAX_OFFSET = 2000
@@ -51,6 +60,8 @@ TEXT_TYPES = {"string", "textarea", "picklist", "email", "phone", "url"}
 ID_TYPES = {"id", "reference"}
 NUMBER_TYPES = {"int", "double", "currency", "percent"}
 AGGREGATE_FUNCTIONS = {"COUNT", "COUNT_DISTINCT", "SUM", "AVG", "MIN", "MAX"}
+RANGE_OPERATORS = {"<", "<=", ">", ">="}
+UNINDEXED_BESIDE_ID_RANGE = {*MODSTAMP_FIELDS, "IsDeleted"}  # their indexes lose to an Id range (module doc)
 _TYPE_WORD = {"int": "integer", "datetime": "dateTime", "reference": "id"}
 
 
@@ -157,6 +168,7 @@ class _Compiler:
         self.joins: dict[tuple[str, ...], _Join] = {}
         self.join_sql: list[str] = []
         self.where_params: list = []
+        self.id_range = False  # the top-level AND bounds the root's Id: its primary key reads the records
 
     # entry point
     def compile(self, query: Query) -> CompiledQuery:
@@ -173,6 +185,7 @@ class _Compiler:
             raise not_supported(construct.what)
         self._check_limits(query)
         selection = self._select(query)
+        self.id_range = query.where is not None and self._bounds_root_id(query.where)
         where_sql = self._condition(query.where) if query.where is not None else None
         order_sql = self._order(query.order, selection)
         return self._assemble(query, selection, where_sql, order_sql)
@@ -188,9 +201,7 @@ class _Compiler:
         """The field a path names; `use` is "filtered"/"sorted"/"grouped" outside the select list,
         where compound fields are refused as Salesforce does."""
         assert self.root is not None
-        parts = path.parts
-        if len(parts) > 1 and parts[0].lower() == self.root.name.lower() and self.root.relationship(parts[0]) is None:
-            parts = parts[1:]  # `Account.Name` on Account: the object name qualifies the field
+        parts = self._unqualified(path)
         if len(parts) - 1 > MAX_RELATIONSHIP_DEPTH:
             raise malformed(
                 self.text, path.pos,
@@ -233,6 +244,31 @@ class _Compiler:
                 "WSDL or the describe call for the appropriate names.",
             )
         return _Resolved(alias, found, relationships, ".".join((*relationships, found.name)))
+
+    def _unqualified(self, path: FieldPath) -> tuple[str, ...]:
+        """The parts of a path without the root object's name (`Account.Name` on Account: the field Name)."""
+        assert self.root is not None
+        parts = path.parts
+        if len(parts) > 1 and parts[0].lower() == self.root.name.lower() and self.root.relationship(parts[0]) is None:
+            return parts[1:]
+        return parts
+
+    def _bounds_root_id(self, where: object) -> bool:
+        """Whether the top-level AND of `where` holds a range (<, <=, >, >=) on the root's own Id."""
+        assert self.root is not None
+        for node in _conjuncts(where):
+            if isinstance(node, Comparison) and node.op in RANGE_OPERATORS and isinstance(node.operand, FieldPath):
+                parts = self._unqualified(node.operand)
+                named = self.root.field(parts[0]) if len(parts) == 1 else None
+                if named is not None and named.name == "Id":
+                    return True
+        return False
+
+    def _filtered_column(self, alias: str, name: str) -> str:
+        """A column as the WHERE compares it: `+column` (out of any index's reach) for the root's modstamps and
+        IsDeleted when the query bounds the root's Id, so the Id range reads the records (module docstring)."""
+        column = f'{alias}."{name}"'
+        return f"+{column}" if self.id_range and alias == "t0" and name in UNINDEXED_BESIDE_ID_RANGE else column
 
     def _join(self, relationships: tuple[str, ...], from_alias: str, reference: Field, target: SObject) -> str:
         key = tuple(name.lower() for name in relationships)
@@ -320,7 +356,7 @@ class _Compiler:
         if target.type == "textarea" and target.length > LONG_TEXT_LENGTH:
             raise invalid_field(self.text, node.pos, f"field '{target.name}' can not be filtered in query call")
         self._check_operator(node, target)
-        column = resolved.column
+        column = resolved.expression or self._filtered_column(resolved.alias, target.name)
         collate = " COLLATE NOCASE" if target.type in TEXT_TYPES else ""
         if node.op == "LIKE":
             assert isinstance(node.value, Value)
@@ -475,7 +511,7 @@ class _Compiler:
         root = self.root
         filters = [self._visible("t0")]
         if not self.include_deleted:
-            filters.append('t0."IsDeleted" = 0')
+            filters.append(f'{self._filtered_column("t0", "IsDeleted")} = 0')
         if where_sql is not None:
             filters.append(where_sql)
         body = f'FROM "{root.name}" AS t0'
@@ -506,6 +542,13 @@ class _Compiler:
         compound = [selected.resolved.canonical for selected in selection.fields if selected.resolved.field.is_compound]
         return CompiledQuery(root, sql, params, False, columns, compound_fields=compound, _shape=shape,
                              _csv_steps=csv_steps)
+
+
+def _conjuncts(node: object) -> list[object]:
+    """The conditions a WHERE ANDs at its top level (through nested ANDs: `(a AND b) AND c` gives a, b, c)."""
+    if isinstance(node, BoolOp) and node.op == "AND":
+        return [leaf for item in node.items for leaf in _conjuncts(item)]
+    return [node]
 
 
 def _compound_sql(alias: str, sobject: SObject, compound: Field) -> str:
