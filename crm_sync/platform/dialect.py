@@ -3,22 +3,17 @@
 - the current time as SQL, and null-safe comparison;
 - the dialect's INSERT (for ON CONFLICT upserts);
 - a per-transaction lock (advisory on Postgres; SQLite's BEGIN IMMEDIATE already serializes writers);
-- staging tables: created TEMPORARY, filled with executemany (SQLite) or COPY ... CSV (Postgres);
+- staging a page: see staging.py;
 - the outbox change-capture triggers (SQLite triggers; a plpgsql function and triggers on Postgres).
 """
 
 from __future__ import annotations
 
-import io
 from collections.abc import Iterable, Sequence
 
-import pyarrow as pa
-import pyarrow.csv as pa_csv
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
-
-from crm_sync.platform.types import ARROW_TIMESTAMP
 
 TRIGGER_PREFIX = "crm_outbox_"
 PG_CAPTURE_FUNCTION = "crm_sync_outbox_capture"
@@ -63,55 +58,6 @@ def lock(conn: Connection, key: str) -> None:
 
 def quote(conn: Connection | sa.Engine, name: str) -> str:
     return conn.dialect.identifier_preparer.quote(name)
-
-
-# -- staging ---------------------------------------------------------------------------------------
-
-
-def create_staging(conn: Connection, name: str, columns: Sequence[sa.Column]) -> sa.Table:
-    """A temporary table for one transaction (dropped on commit on Postgres; by drop_staging on SQLite)."""
-    table = sa.Table(name, sa.MetaData(), *columns, prefixes=["TEMPORARY"], postgresql_on_commit="DROP")
-    table.create(conn)
-    return table
-
-
-def drop_staging(conn: Connection, table: sa.Table) -> None:
-    if is_sqlite(conn):
-        table.drop(conn)
-
-
-def load_staging(conn: Connection, table: sa.Table, data: pa.Table) -> None:
-    """Bulk-load an Arrow table (columns named like the staging table's) into a staging table."""
-    if data.num_rows == 0:
-        return
-    names = data.column_names
-    cursor = conn.connection.dbapi_connection.cursor()
-    try:
-        if is_sqlite(conn):
-            columns = [_sqlite_values(data.column(n)) for n in names]
-            placeholders = ", ".join("?" for _ in names)
-            column_list = ", ".join(quote(conn, n) for n in names)
-            cursor.executemany(f"INSERT INTO {quote(conn, table.name)} ({column_list}) VALUES ({placeholders})",
-                               zip(*columns, strict=True))
-        else:
-            buffer = io.BytesIO()
-            pa_csv.write_csv(data, buffer, pa_csv.WriteOptions(include_header=False, quoting_style="all_valid"))
-            buffer.seek(0)
-            column_list = ", ".join(quote(conn, n) for n in names)
-            cursor.copy_expert(f"COPY {quote(conn, table.name)} ({column_list}) FROM STDIN WITH (FORMAT csv)", buffer)
-    finally:
-        cursor.close()
-
-
-def _sqlite_values(column: pa.ChunkedArray) -> list:
-    """Python values in the form SQLAlchemy stores them in SQLite (datetimes and dates as fixed-width text)."""
-    if pa.types.is_timestamp(column.type):
-        # UTC wall time, always with six fractional digits: SQLAlchemy's SQLite DATETIME text (a cast is
-        # ten times faster than strftime)
-        column = column.cast(ARROW_TIMESTAMP).cast(pa.timestamp("us")).cast(pa.string())
-    elif pa.types.is_date(column.type):
-        column = column.cast(pa.string())
-    return column.to_pylist()
 
 
 # -- change capture ------------------------------------------------------------------------------

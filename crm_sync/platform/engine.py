@@ -9,7 +9,7 @@ transactions are begun by SQLAlchemy (not by the driver), and `write_transaction
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -82,9 +82,40 @@ def _sqlite_engine(url: sa.URL) -> Engine:
 
 
 @contextmanager
-def write_transaction(engine: Engine) -> Iterator[Connection]:
-    """A connection inside one transaction meant to write: committed on success, rolled back on error."""
+def write_transaction(engine: Engine, *, attach: Mapping[str, Path] | None = None) -> Iterator[Connection]:
+    """A connection inside one transaction meant to write: committed on success, rolled back on error.
+
+    `attach` (SQLite only): schema name -> database file, attached before the transaction begins (SQLite
+    refuses ATTACH inside one) and detached after it ends, without a journal of its own (scratch files).
+    """
     with engine.connect() as connection:
-        connection.execution_options(**{_WRITE_OPTION: True})
-        with connection.begin():
-            yield connection
+        attached = _attach(connection, attach or {})
+        try:
+            connection.execution_options(**{_WRITE_OPTION: True})
+            with connection.begin():
+                yield connection
+        finally:
+            for schema in attached:
+                connection.connection.dbapi_connection.execute(f"DETACH DATABASE {schema}")
+
+
+def _attach(connection: Connection, files: Mapping[str, Path]) -> list[str]:
+    """ATTACH each file under its schema name on the connection's own DBAPI connection (outside any
+    transaction: pysqlite runs in autocommit, see _on_connect); the names attached."""
+    if files and connection.dialect.name != "sqlite":
+        raise ValueError("only SQLite attaches database files")
+    dbapi = connection.connection.dbapi_connection
+    attached = []
+    try:
+        for schema, path in files.items():
+            if not schema.isidentifier():
+                raise ValueError(f"not a schema name: {schema!r}")
+            dbapi.execute(f"ATTACH DATABASE ? AS {schema}", (str(path),))
+            attached.append(schema)
+            dbapi.execute(f"PRAGMA {schema}.journal_mode=OFF")
+            dbapi.execute(f"PRAGMA {schema}.synchronous=OFF")
+    except BaseException:
+        for schema in attached:
+            dbapi.execute(f"DETACH DATABASE {schema}")
+        raise
+    return attached

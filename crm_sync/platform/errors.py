@@ -7,6 +7,7 @@ import re
 import sqlite3
 from collections.abc import Iterator
 
+import adbc_driver_manager
 import psycopg2
 import pyarrow as pa
 import sqlalchemy as sa
@@ -31,7 +32,8 @@ def apply_errors_named(section: Section, page: pa.Table) -> Iterator[None]:
     Salesforce Id and the column where the database says which (Postgres COPY does)."""
     try:
         yield
-    except (sa.exc.DBAPIError, psycopg2.Error, sqlite3.Error) as exc:  # the raw driver's own, from COPY
+    # the raw drivers' own too: COPY's (psycopg2) and a SQLite staging file's (ADBC)
+    except (sa.exc.DBAPIError, psycopg2.Error, sqlite3.Error, adbc_driver_manager.Error) as exc:
         text = str(exc.orig if isinstance(exc, sa.exc.DBAPIError) else exc)
         detail = text.strip().splitlines()
         found = _COPY_CONTEXT.search(text)

@@ -28,7 +28,7 @@ import pyarrow as pa
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from crm_sync.platform import claims, cursors, dialect, sync_log, values
+from crm_sync.platform import claims, cursors, dialect, staging, sync_log, values
 from crm_sync.platform.pages import MODSTAMP_COLUMNS
 from crm_sync.platform.schema import ORIGINS, PlatformSchema, base_column
 from crm_sync.platform.types import UTCDateTime, sql_type, utc_now
@@ -70,10 +70,12 @@ def apply_page(
     cursor: cursors.CursorUpdate | None = None,
     landed_path: str | None = None,
     links: Mapping[str, int] | None = None,
+    staged: sa.Table | None = None,
 ) -> ApplyCounts:
     """Apply one normalized page (see pages.normalize_page) inside the caller's write transaction.
 
-    Set-based: the page is bulk-loaded into a temporary staging table, each staged row is classified
+    Set-based: the page is bulk-loaded into a staging table (staging.py; `staged`: one the caller has
+    already loaded with `staging_data(page)`, as SQLite's are, else a temporary one), each staged row is classified
     with one UPDATE .. FROM, then one UPDATE, one UPDATE (modstamps only) and one INSERT .. SELECT
     write the model table. The cursor and the landing manifest are updated in the same transaction.
     `links` (Salesforce Id -> platform id) first gives rows whose create's answer was lost the Id of the
@@ -81,26 +83,21 @@ def apply_page(
     """
     cursors.check_modstamp_field(modstamp_field)
     target = schema.model(section.model)
-    received = [f.column for f in section.receive_fields() if f.column in page.column_names]
+    received = _received(section, page)
     dialect.lock(conn, f"crm_sync:apply:{section.model}")
     for salesforce_id, record_id in (links or {}).items():  # records our own lost creates made
         conn.execute(target.update().where(target.c.id == record_id, target.c.salesforce_id.is_(None))
                      .values(salesforce_id=salesforce_id))
         claims.forget_create(conn, schema, section.model, record_id)
 
-    stage = dialect.create_staging(conn, f"crm_stage_{section.model}", [
-        sa.Column("salesforce_id", sa.String(18), primary_key=True),
-        sa.Column("sf_last_modified", UTCDateTime()),
-        sa.Column("sf_system_modstamp", UTCDateTime()),
-        sa.Column("deleted", sa.Boolean, nullable=False),
-        *(sa.Column(c, sql_type(section.field_for_column(c).type)) for c in received),
-        sa.Column("action", sa.Text),
-    ])
-    dialect.load_staging(conn, stage, page.select(["salesforce_id", *[c for c in MODSTAMP_COLUMNS.values()
-                                                                     if c in page.column_names],
-                                                   "deleted", *received]))
+    stage = staged
+    if stage is None:
+        if dialect.is_sqlite(conn):
+            raise ValueError("on SQLite a page is staged in a file of its own: pass `staged` (see staging.py)")
+        stage = staging.create_temporary(conn, staging_name(section), staging_columns(section, page))
+        staging.copy_into(conn, stage, staging_data(section, page))
     _adopt_landed_writes(conn, schema, section, page)
-    sql = _ApplySql(conn, section, target.name, stage.name, received, MODSTAMP_COLUMNS[modstamp_field])
+    sql = _ApplySql(conn, section, target.name, stage, received, MODSTAMP_COLUMNS[modstamp_field])
     model = {"model": section.model}
     conn.execute(sa.text(sql.classify_existing()), model)
     by_action = dict(conn.execute(sa.text(sql.count_actions())).all())
@@ -123,7 +120,6 @@ def apply_page(
             "salesforce_value": _jsonable(salesforce_value), "winner": winner,
             "overwritten": "platform" if winner == "salesforce" else "salesforce",
             "reason": f"receive: both sides changed it; rule {section.conflict}"})
-    dialect.drop_staging(conn, stage)
 
     if cursor is not None:
         cursors.advance(conn, schema, section.object, modstamp_field, cursor)
@@ -139,6 +135,33 @@ def apply_page(
         skipped=by_action.get("skipped", 0) + by_action.get("kept", 0) + raced,
         deleted=by_action.get("delete", 0),
     )
+
+
+def staging_name(section: Section) -> str:
+    return f"crm_stage_{section.model}"
+
+
+def staging_columns(section: Section, page: pa.Table) -> list[sa.Column]:
+    """The staging table of a page: its record's keys, modstamps, deleted flag and received columns, and the
+    `action` the apply classifies each row with."""
+    return [
+        sa.Column("salesforce_id", sa.String(18), primary_key=True),
+        sa.Column("sf_last_modified", UTCDateTime()),
+        sa.Column("sf_system_modstamp", UTCDateTime()),
+        sa.Column("deleted", sa.Boolean, nullable=False),
+        *(sa.Column(c, sql_type(section.field_for_column(c).type)) for c in _received(section, page)),
+        sa.Column("action", sa.Text),
+    ]
+
+
+def staging_data(section: Section, page: pa.Table) -> pa.Table:
+    """The columns of a normalized page that go to its staging table."""
+    modstamps = [c for c in MODSTAMP_COLUMNS.values() if c in page.column_names]
+    return page.select(["salesforce_id", *modstamps, "deleted", *_received(section, page)])
+
+
+def _received(section: Section, page: pa.Table) -> list[str]:
+    return [f.column for f in section.receive_fields() if f.column in page.column_names]
 
 
 def _adopt_landed_writes(conn: Connection, schema: PlatformSchema, section: Section, page: pa.Table) -> None:
@@ -190,11 +213,12 @@ class _ApplySql:
     `updated_at` (the platform's own last write) stays put while the platform still has unsent columns.
     """
 
-    def __init__(self, conn: Connection, section: Section, target: str, stage: str, received: list[str],
+    def __init__(self, conn: Connection, section: Section, target: str, stage: sa.Table, received: list[str],
                  active: str) -> None:
         self.dialect_name = conn.dialect.name
         self.q = lambda identifier: dialect.quote(conn, identifier)
-        self.t, self.s = self.q(target), self.q(stage)
+        self.t = self.q(target)
+        self.s = f"{self.q(stage.schema)}.{self.q(stage.name)}" if stage.schema else self.q(stage.name)
         self.received = received
         self.merged = [c for c in received if c in set(section.base_columns())]
         self.active = self.q(active)

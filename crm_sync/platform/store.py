@@ -8,7 +8,8 @@ Sections may be named by Salesforce object (`"Account"`), by model (`"company"`)
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+import contextlib
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,17 @@ from typing import Any
 import pyarrow as pa
 import sqlalchemy as sa
 
-from crm_sync.platform import claims, cursors, landing, outbox, push_state, record_errors, records, sync_log
+from crm_sync.platform import (
+    claims,
+    cursors,
+    landing,
+    outbox,
+    push_state,
+    record_errors,
+    records,
+    staging,
+    sync_log,
+)
 from crm_sync.platform.engine import create_platform_engine, platform_url, write_transaction
 from crm_sync.platform.errors import apply_errors_named
 from crm_sync.platform.migrate import SchemaChanges, ensure_schema
@@ -89,15 +100,32 @@ class PlatformStore:
         step = APPLY_ROWS_PER_TRANSACTION
         starts = range(0, page.num_rows, step) if page.num_rows else range(1)
         counts = records.ApplyCounts()
-        for start in starts:
-            part, last = page.slice(start, step), start + step >= page.num_rows
-            with apply_errors_named(resolved, part), write_transaction(self.engine) as conn:
-                counts += records.apply_page(
-                    conn, self.schema, resolved, part, modstamp_field=modstamp_field,
-                    cursor=cursor if last else None,
-                    landed_path=None if landed_path is None or not last else str(landed_path),
-                    links=links if start == 0 else None)
+        parts = [page.slice(start, step) for start in starts]
+        with contextlib.closing(self._staged(resolved, parts)) as staged_parts:  # no file outlives a failure
+            for index, (part, staged) in enumerate(zip(parts, staged_parts, strict=True)):
+                last = index == len(parts) - 1
+                files = {staging.SQLITE_STAGE_SCHEMA: staged.path} if staged is not None else None
+                with apply_errors_named(resolved, part), write_transaction(self.engine, attach=files) as conn:
+                    counts += records.apply_page(
+                        conn, self.schema, resolved, part, modstamp_field=modstamp_field,
+                        cursor=cursor if last else None,
+                        landed_path=None if landed_path is None or not last else str(landed_path),
+                        links=links if index == 0 else None, staged=staged.table if staged is not None else None)
         return counts
+
+    def _staged(self, section: Section, parts: Sequence[pa.Table]) -> Iterator[staging.StageFile | None]:
+        """On SQLite each part in a staging file, written ahead (staging.py); on Postgres none (the apply COPYs
+        the part into a temporary table)."""
+        if self.engine.dialect.name != "sqlite":
+            yield from (None for _ in parts)
+            return
+
+        def stage(part: pa.Table) -> staging.StageFile:
+            with apply_errors_named(section, part):
+                return staging.write_sqlite_stage(records.staging_name(section), records.staging_columns(section, part),
+                                                  records.staging_data(section, part))
+
+        yield from staging.staged_ahead(stage, parts)
 
     def mark_deleted(self, section: Section | str, salesforce_ids: Iterable[str], deleted_at: datetime) -> int:
         """Mark rows deleted (never removed); return how many were newly marked."""
