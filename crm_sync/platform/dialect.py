@@ -3,13 +3,15 @@
 - the current time as SQL, and null-safe comparison;
 - the dialect's INSERT (for ON CONFLICT upserts);
 - a per-transaction lock (advisory on Postgres; SQLite's BEGIN IMMEDIATE already serializes writers);
+- join planning for an apply (nested loops through the model table's index on Postgres);
 - staging a page: see staging.py;
 - the outbox change-capture triggers (SQLite triggers; a plpgsql function and triggers on Postgres).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import contextlib
+from collections.abc import Iterable, Iterator, Sequence
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
@@ -54,6 +56,24 @@ def lock(conn: Connection, key: str) -> None:
     """Serialize transactions that use the same key (until this transaction ends)."""
     if not is_sqlite(conn):
         conn.execute(sa.text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": key})
+
+
+@contextlib.contextmanager
+def joins_by_index_lookups(conn: Connection) -> Iterator[None]:
+    """Within the block, Postgres joins by nested loop, each staged row of an apply looking its model row up
+    in the salesforce_id index. Its planner otherwise hash-joins the page against every model row (or every
+    one in the page's Id span: nearly all of them when a page comes in modstamp order), one read of the
+    model table per page, quadratic over a full fetch. It cannot judge this alone: a staging table is new
+    each time, without statistics. SQLite joins by nested loop anyway."""
+    if is_sqlite(conn):
+        yield
+        return
+    settings = ("enable_hashjoin", "enable_mergejoin", "enable_seqscan")
+    for setting in settings:
+        conn.exec_driver_sql(f"SET LOCAL {setting} = off")
+    yield
+    for setting in settings:
+        conn.exec_driver_sql(f"SET LOCAL {setting} TO DEFAULT")
 
 
 def quote(conn: Connection | sa.Engine, name: str) -> str:

@@ -99,19 +99,20 @@ def apply_page(
     _adopt_landed_writes(conn, schema, section, page)
     sql = _ApplySql(conn, section, target.name, stage, received, MODSTAMP_COLUMNS[modstamp_field])
     model = {"model": section.model}
-    conn.execute(sa.text(sql.classify_existing()), model)
+    with dialect.joins_by_index_lookups(conn):
+        conn.execute(sa.text(sql.classify_existing()), model)
     by_action = dict(conn.execute(sa.text(sql.count_actions())).all())
     # A statement whose action no staged row has would change nothing: it is not run (on a large model
     # table a join that finds nothing still costs a scan, e.g. the rewrite of a page of new records).
     has = {action for action, count in by_action.items() if count}
-    overwrites = [(column, row) for column in sql.merged if has & {"update", "kept"}
-                  for row in conn.execute(sa.text(sql.conflicts(column)), model)]
-
     now = sa.bindparam("now", utc_now(), type_=UTCDateTime())
-    if has & {"update", "delete"}:
-        conn.execute(sa.text(sql.rewrite()).bindparams(now), model)
-    if has & {"touch", "kept"}:
-        conn.execute(sa.text(sql.touch()), model)
+    with dialect.joins_by_index_lookups(conn):
+        overwrites = [(column, row) for column in sql.merged if has & {"update", "kept"}
+                      for row in conn.execute(sa.text(sql.conflicts(column)), model)]
+        if has & {"update", "delete"}:
+            conn.execute(sa.text(sql.rewrite()).bindparams(now), model)
+        if has & {"touch", "kept"}:
+            conn.execute(sa.text(sql.touch()), model)
     inserted = conn.execute(sa.text(sql.insert()).bindparams(now)).rowcount if "insert" in has else 0
     for column, (record_id, salesforce_id, platform_value, salesforce_value, winner) in overwrites:
         sync_log.log_event(conn, schema, CONFLICT_EVENT, section=section.object, details={
@@ -223,16 +224,18 @@ class _ApplySql:
         self.merged = [c for c in received if c in set(section.base_columns())]
         self.active = self.q(active)
         self.conflict = ConflictRule(section.conflict)
-        # Implied by the join on salesforce_id, and said outright so each planner reads the model table
-        # through its salesforce_id index, never all of it once per page (quadratic over a full fetch):
-        # Postgres otherwise hash-joins against a scan of the model table, and SQLite, updating the model
-        # table from the staged rows, scans the model table and looks each row up in the staging table.
-        # The bounds come from the staged rows in SQL, so they order as the column's collation does.
+        # SQLite, updating the model table from the staged rows, would scan the model table and look each
+        # row up in the staging table, once per page (quadratic over a full fetch). Implied by the join on
+        # salesforce_id, the page's Id span said outright makes it read the model table through its
+        # salesforce_id index; the bounds come from the staged rows in SQL, so they order as the column's
+        # collation does. Where SQLite updates the staging table it already looks each staged row up in
+        # that index, and the span would make it walk the index over the page's span instead. Postgres
+        # joins by nested loop instead (dialect.joins_by_index_lookups): a span would read every model row
+        # in it, and a page in modstamp order spans nearly every Id.
+        sqlite = self.dialect_name == "sqlite"
         self.t_in_page = (f"t.salesforce_id BETWEEN (SELECT MIN(salesforce_id) FROM {self.s}) "
-                          f"AND (SELECT MAX(salesforce_id) FROM {self.s})")
-        # ... except where SQLite updates the staging table: it already looks each staged row up in the
-        # model table's index, and the span would make it walk that index over the page's span instead
-        self.t_in_page_classifying = "1 = 1" if self.dialect_name == "sqlite" else self.t_in_page
+                          f"AND (SELECT MAX(salesforce_id) FROM {self.s})") if sqlite else "1 = 1"
+        self.t_in_page_classifying = "1 = 1"
 
     def _differs(self, left: str, right: str) -> str:
         return dialect.differs(left, right, self.dialect_name)

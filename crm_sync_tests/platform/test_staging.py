@@ -102,9 +102,9 @@ def test_a_staging_file_that_cannot_be_written_is_an_apply_error_and_is_removed(
     columns = [sa.Column("salesforce_id", sa.String(18), primary_key=True),
                sa.Column("deleted", sa.Boolean, nullable=False)]
     twice = pa.table({"salesforce_id": ["001A", "001A"], "deleted": [False, False]})  # the key twice
-    with pytest.raises(ApplyError, match="section Account"):
-        with apply_errors_named(default_settings.section("Account"), twice):
-            staging.write_sqlite_stage("crm_stage_test", columns, twice)
+    with pytest.raises(ApplyError, match="section Account"), \
+            apply_errors_named(default_settings.section("Account"), twice):
+        staging.write_sqlite_stage("crm_stage_test", columns, twice)
     assert list(scratch.iterdir()) == []
 
 
