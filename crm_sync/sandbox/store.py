@@ -337,8 +337,12 @@ class Store:
         return conn
 
     @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction on the writer connection, under the write lock."""
+    def _write(self, *, one_statement: bool = False) -> Iterator[sqlite3.Connection]:
+        """One write transaction on the writer connection, under the write lock.
+
+        `one_statement` promises that the block changes the database with at most one statement, its last
+        step (everything before it only reads): a subclass nesting writes may then skip its savepoint.
+        """
         with self._lock:
             if self._closed:
                 raise RuntimeError("the store is closed")
@@ -763,7 +767,7 @@ class Store:
         """
         sobject = self._sobject(obj)
         changes = self._parse(sobject, values, creating=True)
-        with self._write() as conn:
+        with self._write(one_statement=True) as conn:
             return self._insert(conn, sobject, changes, user_id=user_id, visible_after=visible_after)
 
     def update(self, obj: str, record_id: str, values: dict, *, user_id: str) -> None:
@@ -771,7 +775,7 @@ class Store:
         sobject = self._sobject(obj)
         record_id = self._record_id(sobject, record_id)
         changes = self._parse(sobject, values, creating=False, record_id=record_id)
-        with self._write() as conn:
+        with self._write(one_statement=True) as conn:
             self._update(conn, sobject, record_id, changes, user_id=user_id)
 
     def upsert(
@@ -780,7 +784,7 @@ class Store:
         """Update the live record whose external id equals `external_value`, or create it: (Id, created)."""
         sobject = self._sobject(obj)
         field = self._external_field(sobject, external_field)
-        with self._write() as conn:
+        with self._write(one_statement=True) as conn:
             if field.name == "Id":
                 record_id = self._record_id(sobject, external_value)
                 self._fetch_live(conn, sobject, record_id)
@@ -836,7 +840,7 @@ class Store:
         """Move a record to the recycle bin: IsDeleted = 1, `_deleted_at`, modstamps bumped."""
         sobject = self._sobject(obj)
         record_id = self._record_id(sobject, record_id)
-        with self._write() as conn:
+        with self._write(one_statement=True) as conn:
             previous = self._fetch_live(conn, sobject, record_id)
             stamp = self._next_stamp(previous, ("LastModifiedDate", "SystemModstamp"))
             record = dict(previous, IsDeleted=1, LastModifiedDate=stamp, SystemModstamp=stamp,
@@ -894,7 +898,7 @@ class Store:
         """Restore a record from the recycle bin; modstamps bumped."""
         sobject = self._sobject(obj)
         record_id = self._record_id(sobject, record_id)
-        with self._write() as conn:
+        with self._write(one_statement=True) as conn:
             previous = self._fetch(conn, sobject, record_id)
             if previous is None:
                 raise _not_found()
