@@ -170,6 +170,7 @@ def collection_upsert(org: Org, req: ApiRequest, obj: str, field: str) -> ApiRes
                               f"Provided external ID field does not exist or is not accessible: {field}")
     body = req.json_object()
     records = _records(body)
+    external_key = external.name.lower()
 
     def upsert(record: Any) -> dict:
         name = _record_type(org, record)
@@ -177,7 +178,7 @@ def collection_upsert(org: Org, req: ApiRequest, obj: str, field: str) -> ApiRes
             raise SalesforceError(400, "INVALID_TYPE",
                                   f"Record type {name} does not match the upsert object {sobject.name}")
         values = record_values(record)
-        value = next((v for k, v in values.items() if k.lower() == external.name.lower()), None)
+        value = next((v for k, v in values.items() if k.lower() == external_key), None)
         if value in (None, ""):
             if external.name == "Id":
                 return write_success(org.writes.create(sobject.name, values, user_id=req.user_id), created=True)
