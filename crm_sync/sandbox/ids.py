@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import threading
 
 _CHECKSUM_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345"
@@ -9,18 +10,26 @@ _BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 _ID_CHARS = set(_BASE62)
 
 
+def _case_bits(text: str) -> int:
+    """Bit i set when text[i] is an upper-case letter (the checksum's view of five characters)."""
+    bits = 0
+    for position, char in enumerate(text):
+        if "A" <= char <= "Z":
+            bits |= 1 << position
+    return bits
+
+
 def checksum_suffix(id15: str) -> str:
     """The three characters Salesforce appends to a 15-character Id to make it case-insensitive."""
     if len(id15) != 15:
         raise ValueError(f"a 15-character Id is needed, got {id15!r}")
-    suffix = []
-    for chunk in range(3):
-        bits = 0
-        for position, char in enumerate(id15[chunk * 5 : chunk * 5 + 5]):
-            if "A" <= char <= "Z":
-                bits |= 1 << position
-        suffix.append(_CHECKSUM_ALPHABET[bits])
-    return "".join(suffix)
+    return _chunk_check(id15[:5]) + _chunk_check(id15[5:10]) + _chunk_check(id15[10:])
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _chunk_check(chunk: str) -> str:
+    """The checksum character of five characters of an Id (the chunks of one org's Ids repeat a lot)."""
+    return _CHECKSUM_ALPHABET[_case_bits(chunk)]
 
 
 def to_18(record_id: str) -> str:
@@ -45,15 +54,6 @@ def normalize_id(value: str) -> str | None:
 def key_prefix(record_id: str) -> str:
     """The three-character key prefix that names the object an Id belongs to."""
     return record_id[:3]
-
-
-def _case_bits(text: str) -> int:
-    """Bit i set when text[i] is an upper-case letter (the checksum's view of five characters)."""
-    bits = 0
-    for position, char in enumerate(text):
-        if "A" <= char <= "Z":
-            bits |= 1 << position
-    return bits
 
 
 # every two base62 digits and their case bits: a sequence's digits and checksum by table, not per character

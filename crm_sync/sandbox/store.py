@@ -241,6 +241,7 @@ class _WritePlan:
             elif field.type == "boolean":
                 self.defaults.append((field.name, 0))
         self.references = {field.name.lower(): field for field in sobject.fields if field.type == "reference"}
+        self.fetch_sql = f"SELECT * FROM {quote(sobject.name)} WHERE Id = ?"
         self._lookups: dict[tuple[str, str], str] = {}
 
     def _lookup_sql(self, kind: str, name: str) -> str:
@@ -269,6 +270,18 @@ _LOOKUP_SQL = {  # a field's value among the object's records, compared as Sales
 
 
 _CALLER = object()
+_STAMP_LENGTH = len("2024-05-01T12:30:00.000+0000")
+
+
+def _earlier(stored: str | None, now: str) -> bool:
+    """True when a stored stamp is empty or at least a millisecond before `now` (both in stored form).
+
+    Both are fixed-width text of whole milliseconds in UTC, where text order is time order; a stamp of
+    any other shape answers False (the caller then compares parsed times).
+    """
+    if not stored:
+        return True
+    return len(stored) == _STAMP_LENGTH == len(now) and stored.endswith("+0000") and stored < now
 
 
 def _not_found() -> SalesforceError:
@@ -299,6 +312,8 @@ class Store:
         # before it ends (SQLite's write lock), so _new_ids trusts _id_high for them until then
         self._ids_read: set[str] = set()
         self._insert_sql: dict[tuple[str, tuple[str, ...]], str] = {}  # (object, columns) -> INSERT
+        self._update_sql: dict[tuple[str, tuple[str, ...]], str] = {}  # (object, columns set) -> UPDATE
+        self._row_names: dict[str, tuple[str, ...]] = {}  # table -> its columns in SELECT * order
         self._plans: dict[str, _WritePlan] = {}  # object name -> its write plan (see _plan)
         self._stamp: tuple[datetime | None, str] = (None, "")  # the last _now() and its text (see _now_text)
         # planner statistics kept current under API writes: rows per table at its last ANALYZE, and rows
@@ -486,26 +501,37 @@ class Store:
         return value.replace(microsecond=value.microsecond // 1000 * 1000)
 
     def _now_text(self) -> str:
-        """_now() in stored form; the text of the last instant is kept (a collection writes many records a
-        millisecond)."""
-        now = self._now()
+        return self._stamp_text(self._now())
+
+    def _stamp_text(self, moment: datetime) -> str:
+        """timefmt.format_datetime(moment); the last instant's text is kept (a collection writes many records
+        a millisecond)."""
         stamp = self._stamp
-        if stamp[0] != now:
-            stamp = self._stamp = (now, timefmt.format_datetime(now))
+        if stamp[0] != moment:
+            stamp = self._stamp = (moment, timefmt.format_datetime(moment))
         return stamp[1]
 
     def _next_stamp(self, previous: dict, after: Iterable[str]) -> str:
         """clock(), but strictly after the record's stamps named in `after` (one millisecond later)."""
         stamp = self._now()
+        text = self._stamp_text(stamp)
+        if all(_earlier(previous.get(name), text) for name in after):
+            return text
         for name in after:
             if previous.get(name):
                 stamp = max(stamp, timefmt.parse_datetime(previous[name]) + _ONE_MS)
         return timefmt.format_datetime(stamp)
 
-    @staticmethod
-    def _fetch(conn: sqlite3.Connection, sobject: SObject, record_id: str) -> dict | None:
-        row = conn.execute(f"SELECT * FROM {quote(sobject.name)} WHERE Id = ?", (record_id,)).fetchone()
-        return dict(row) if row else None
+    def _fetch(self, conn: sqlite3.Connection, sobject: SObject, record_id: str) -> dict | None:
+        """The stored row of one record (every column, hidden ones too) as {column: value}, or None."""
+        cursor = conn.execute(self._plan(sobject).fetch_sql, (record_id,))
+        row = cursor.fetchone()
+        if row is None:
+            return None
+        names = self._row_names.get(sobject.name)
+        if names is None:  # a table's columns only change when the file is opened (_create_schema)
+            names = self._row_names[sobject.name] = tuple(column[0] for column in cursor.description)
+        return dict(zip(names, row, strict=True))  # dict(sqlite3.Row) costs several times more
 
     def _fetch_live(self, conn: sqlite3.Connection, sobject: SObject, record_id: str) -> dict:
         record = self._fetch(conn, sobject, record_id)
@@ -754,15 +780,16 @@ class Store:
         record.update(LastModifiedDate=stamp, SystemModstamp=stamp, LastModifiedById=user_id)
         self._write_changes(conn, sobject, previous, record)
 
-    @staticmethod
-    def _write_changes(conn: sqlite3.Connection, sobject: SObject, previous: dict, record: dict) -> None:
-        columns = [name for name, value in record.items() if name != "Id" and previous.get(name) != value]
+    def _write_changes(self, conn: sqlite3.Connection, sobject: SObject, previous: dict, record: dict) -> None:
+        """One UPDATE of the columns whose value differs from `previous` (none: no statement)."""
+        columns = tuple(name for name, value in record.items() if name != "Id" and previous.get(name) != value)
         if columns:
-            assignments = ", ".join(f"{quote(column)} = ?" for column in columns)
-            conn.execute(
-                f"UPDATE {quote(sobject.name)} SET {assignments} WHERE Id = ?",
-                [record[column] for column in columns] + [record["Id"]],
-            )
+            sql = self._update_sql.get((sobject.name, columns))
+            if sql is None:
+                assignments = ", ".join(f"{quote(column)} = ?" for column in columns)
+                sql = self._update_sql[(sobject.name, columns)] = (
+                    f"UPDATE {quote(sobject.name)} SET {assignments} WHERE Id = ?")
+            conn.execute(sql, [record[column] for column in columns] + [record["Id"]])
 
     def create(
         self, obj: str, values: dict, *, user_id: str, visible_after: datetime | None = None
