@@ -42,6 +42,7 @@ AUTOMATION_USERNAME = "automation@crm-sync.sandbox"
 FIRST_CASE_NUMBER = 1000
 RULES_TABLE = "_sandbox_rules"
 DELETE_LOG_TABLE = "_sandbox_delete_log"
+MAX_CACHED_STATEMENTS = 1000  # INSERT/UPDATE texts kept per kind (one per object and set of columns)
 REANALYZE_MIN_ROWS = 1000  # API inserts into a table before its statistics are refreshed, at the least
 
 _ONE_MS = timedelta(milliseconds=1)
@@ -312,7 +313,7 @@ class Store:
         # before it ends (SQLite's write lock), so _new_ids trusts _id_high for them until then
         self._ids_read: set[str] = set()
         self._insert_sql: dict[tuple[str, tuple[str, ...]], str] = {}  # (object, columns) -> INSERT
-        self._update_sql: dict[tuple[str, tuple[str, ...]], str] = {}  # (object, columns set) -> UPDATE
+        self._update_sql: dict[tuple[str, tuple[str, ...]], str] = {}  # (object, columns) -> UPDATE
         self._row_names: dict[str, tuple[str, ...]] = {}  # table -> its columns in SELECT * order
         self._plans: dict[str, _WritePlan] = {}  # object name -> its write plan (see _plan)
         self._stamp: tuple[datetime | None, str] = (None, "")  # the last _now() and its text (see _now_text)
@@ -753,15 +754,23 @@ class Store:
         if "CaseNumber" in record:
             record["CaseNumber"] = self._case_numbers(conn, 1)[0]
         record[VISIBLE_AFTER] = timefmt.format_datetime(visible_after) if visible_after else None
-        columns = tuple(record)
+        # only the columns with a value: the others are NULL all the same (no column has a DEFAULT), and
+        # binding ~25 NULLs of a 39-column row cost as much as the insert itself
+        columns = tuple(name for name, value in record.items() if value is not None)
+        conn.execute(self._insert_statement(sobject, columns), [record[column] for column in columns])
+        self._inserted[sobject.name] = self._inserted.get(sobject.name, 0) + 1
+        return record["Id"]
+
+    def _insert_statement(self, sobject: SObject, columns: tuple[str, ...]) -> str:
+        """The INSERT of these columns of the object's table, built once per set of columns."""
         sql = self._insert_sql.get((sobject.name, columns))
         if sql is None:
+            if len(self._insert_sql) >= MAX_CACHED_STATEMENTS:  # kept small whatever mix of columns comes
+                self._insert_sql.clear()
             sql = self._insert_sql[(sobject.name, columns)] = (
                 f"INSERT INTO {quote(sobject.name)} ({', '.join(map(quote, columns))}) "
                 f"VALUES ({', '.join('?' * len(columns))})")
-        conn.execute(sql, [record[column] for column in columns])
-        self._inserted[sobject.name] = self._inserted.get(sobject.name, 0) + 1
-        return record["Id"]
+        return sql
 
     def _update(
         self, conn: sqlite3.Connection, sobject: SObject, record_id: str, changes: dict, *, user_id: str
@@ -786,6 +795,8 @@ class Store:
         if columns:
             sql = self._update_sql.get((sobject.name, columns))
             if sql is None:
+                if len(self._update_sql) >= MAX_CACHED_STATEMENTS:
+                    self._update_sql.clear()
                 assignments = ", ".join(f"{quote(column)} = ?" for column in columns)
                 sql = self._update_sql[(sobject.name, columns)] = (
                     f"UPDATE {quote(sobject.name)} SET {assignments} WHERE Id = ?")
