@@ -14,6 +14,7 @@ since its last ANALYZE.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import random
@@ -111,28 +112,63 @@ def convert_value(field: Field, value: Any) -> Any:
     Blank text means null; booleans accept true/false/1/0; numbers accept numeric text.
     """
     if isinstance(value, (dict, list)):  # a tuple: isinstance on a `X | Y` union is several times slower
-        kind = "START_OBJECT" if isinstance(value, dict) else "START_ARRAY"
-        raise SalesforceError(
-            400, "JSON_PARSER_ERROR", f"Cannot deserialize instance of {field.type} from {kind} value "
-            f"for field {field.name}", [field.name],
-        )
+        raise _not_a_value(field, value)
     if field.type == "boolean":
         return _to_boolean(field, value)
     if value is None or value == "":
         return None
+    return _typed_conversion(field)(field, value)
+
+
+def converter(field: Field) -> Callable[[Any], Any]:
+    """`convert_value(field, ·)` with the field's type looked at once: a write plan's per-field conversion."""
+    if field.type == "boolean":
+        return functools.partial(_to_boolean_value, field)
+    typed = _typed_conversion(field)
+
+    def convert(value: Any) -> Any:
+        if isinstance(value, (dict, list)):
+            raise _not_a_value(field, value)
+        if value is None or value == "":
+            return None
+        return typed(field, value)
+
+    return convert
+
+
+def _typed_conversion(field: Field) -> Callable[[Field, Any], Any]:
+    """The conversion of a non-blank, non-boolean value by the field's type."""
     if field.type in NUMBER_TYPES:
-        return _to_number(field, value)
+        return _to_number
     if field.type == "date":
-        return _to_date(field, value)
+        return _to_date
     if field.type == "datetime":
-        return _to_datetime(field, value)
+        return _to_datetime
     if field.type in ("reference", "id"):
-        if not is_valid_id(value):
-            raise SalesforceError(
-                400, "MALFORMED_ID", f"{field.label}: id value of incorrect type: {value}", [field.name]
-            )
-        return to_18(value)
-    return _to_text(field, value)
+        return _to_id
+    return _to_text
+
+
+def _not_a_value(field: Field, value: dict | list) -> SalesforceError:
+    kind = "START_OBJECT" if isinstance(value, dict) else "START_ARRAY"
+    return SalesforceError(
+        400, "JSON_PARSER_ERROR", f"Cannot deserialize instance of {field.type} from {kind} value "
+        f"for field {field.name}", [field.name],
+    )
+
+
+def _to_boolean_value(field: Field, value: Any) -> int:
+    if isinstance(value, (dict, list)):
+        raise _not_a_value(field, value)
+    return _to_boolean(field, value)
+
+
+def _to_id(field: Field, value: Any) -> str:
+    if not is_valid_id(value):
+        raise SalesforceError(
+            400, "MALFORMED_ID", f"{field.label}: id value of incorrect type: {value}", [field.name]
+        )
+    return to_18(value)
 
 
 def _to_boolean(field: Field, value: Any) -> int:
@@ -242,6 +278,7 @@ class _WritePlan:
             elif field.type == "boolean":
                 self.defaults.append((field.name, 0))
         self.references = {field.name.lower(): field for field in sobject.fields if field.type == "reference"}
+        self.converters = {field.name: converter(field) for field in sobject.fields}
         self.fetch_sql = f"SELECT * FROM {quote(sobject.name)} WHERE Id = ?"
         self._lookups: dict[tuple[str, str], str] = {}
 
@@ -603,7 +640,8 @@ class Store:
                 "this field and verify that it is read/write for your profile or permission set.",
                 locked,
             )
-        return {name: convert_value(field, value) for name, (field, value) in given.items()}
+        converters = self._plan(sobject).converters
+        return {name: converters[name](value) for name, (_, value) in given.items()}
 
     def _check_required(self, sobject: SObject, record: dict, names: Iterable[str]) -> None:
         whole = names is record and len(record) == len(sobject.fields)  # a new record: every field, in order
