@@ -21,7 +21,7 @@ import random
 import re
 import sqlite3
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -308,6 +308,8 @@ _LOOKUP_SQL = {  # a field's value among the object's records, compared as Sales
 
 
 _CALLER = object()
+_VERBATIM_TYPES = {"string", "textarea", "picklist", "email", "phone", "url"}  # a text value is stored as given
+_LOOKUP_BATCH = 500  # values per `IN (...)` of look_up_unique
 _STAMP_LENGTH = len("2024-05-01T12:30:00.000+0000")
 
 
@@ -354,6 +356,9 @@ class Store:
         self._row_names: dict[str, tuple[str, ...]] = {}  # table -> its columns in SELECT * order
         self._plans: dict[str, _WritePlan] = {}  # object name -> its write plan (see _plan)
         self._stamp: tuple[datetime | None, str] = (None, "")  # the last _now() and its text (see _now_text)
+        # (table, column) -> ASCII values (lower case) no row holds, learnt in the open write transaction and
+        # forgotten when it ends (see look_up_unique)
+        self._absent: dict[tuple[str, str], set[str]] = {}
         # planner statistics kept current under API writes: rows per table at its last ANALYZE, and rows
         # inserted since (see _refresh_statistics)
         self._analyzed_rows: dict[str, int] = {}
@@ -403,11 +408,14 @@ class Store:
             conn = self._writer
             conn.execute("BEGIN IMMEDIATE")
             self._ids_read = set()
+            self._absent = {}
             try:
                 yield conn
             except BaseException:
+                self._absent = {}
                 conn.execute("ROLLBACK")
                 raise
+            self._absent = {}
             conn.execute("COMMIT")
             self._refresh_statistics(conn)
 
@@ -696,7 +704,7 @@ class Store:
         given = names if isinstance(names, dict) else set(names)  # field names as _parse gives them
         for field in sobject.unique_fields:
             name = field.name
-            if name not in given or is_blank(record.get(name)):
+            if name not in given or is_blank(record.get(name)) or self._known_absent(conn, sobject, name, record[name]):
                 continue
             row = conn.execute(plan.unique_sql(name), (record[name], record_id)).fetchone()
             if row:
@@ -760,6 +768,55 @@ class Store:
                     return row[0]
         return None
 
+    # ----- unique values looked up ahead ----------------------------------------------------------
+
+    def look_up_unique(self, obj: str, values: Mapping[str, Iterable[Any]]) -> None:
+        """Look up at once which of these values of unique or external-id text fields no row of `obj` holds
+        (live or deleted): the unique and external-id look-ups of the writes that follow in the same write
+        transaction then skip the values known absent. Only of use inside OrgStore.transaction().
+
+        Exact, not a guess: a value is known absent only after a query found no row with it (compared as
+        SQLite's NOCASE does: ASCII values only), and forgotten as soon as a write of the transaction gives
+        a row that value (_forget_absent); the knowledge ends with the transaction. Unknown objects, fields
+        and values of other kinds are left to the writes' own look-ups.
+        """
+        sobject = self.catalog.get(obj)
+        if sobject is None:
+            return
+        with self._write(one_statement=True) as conn:  # reads only
+            for name, given in values.items():
+                field = sobject.field(name)
+                if field is None or not (field.unique or field.external_id) or field.type not in _VERBATIM_TYPES:
+                    continue
+                asked = {value.lower() for value in given if isinstance(value, str) and value and value.isascii()}
+                if asked:
+                    found = self._present_values(conn, sobject, field.name, sorted(asked))
+                    self._absent.setdefault((sobject.name, field.name), set()).update(asked - found)
+
+    @staticmethod
+    def _present_values(conn: sqlite3.Connection, sobject: SObject, column: str, values: list[str]) -> set[str]:
+        """Those of these lower-case ASCII values that some row's `column` equals, compared as NOCASE."""
+        found: set[str] = set()
+        for start in range(0, len(values), _LOOKUP_BATCH):
+            batch = values[start:start + _LOOKUP_BATCH]
+            rows = conn.execute(f"SELECT {quote(column)} FROM {quote(sobject.name)} WHERE {quote(column)} "
+                                f"COLLATE NOCASE IN ({', '.join('?' * len(batch))})", batch)
+            found.update(str(row[0]).lower() for row in rows)
+        return found
+
+    def _known_absent(self, conn: sqlite3.Connection, sobject: SObject, column: str, value: Any) -> bool:
+        """True when no row holds `value` in `column` (NOCASE), as look_up_unique learnt on this transaction's
+        connection (other connections see other snapshots: never)."""
+        known = self._absent.get((sobject.name, column)) if conn is self._writer else None
+        return bool(known) and isinstance(value, str) and value.isascii() and value.lower() in known
+
+    def _forget_absent(self, sobject: SObject, written: Mapping[str, Any]) -> None:
+        """A row of `sobject` now holds these values: none of them is known absent any more."""
+        for (table, column), known in self._absent.items():
+            value = written.get(column) if table == sobject.name else None
+            if isinstance(value, str):
+                known.discard(value.lower())
+
     # ----- writes --------------------------------------------------------------------------------
 
     def _insert(
@@ -796,6 +853,8 @@ class Store:
         # binding ~25 NULLs of a 39-column row cost as much as the insert itself
         columns = tuple(name for name, value in record.items() if value is not None)
         conn.execute(self._insert_statement(sobject, columns), [record[column] for column in columns])
+        if self._absent:
+            self._forget_absent(sobject, record)
         self._inserted[sobject.name] = self._inserted.get(sobject.name, 0) + 1
         return record["Id"]
 
@@ -839,6 +898,8 @@ class Store:
                 sql = self._update_sql[(sobject.name, columns)] = (
                     f"UPDATE {quote(sobject.name)} SET {assignments} WHERE Id = ?")
             conn.execute(sql, [record[column] for column in columns] + [record["Id"]])
+            if self._absent:
+                self._forget_absent(sobject, {column: record[column] for column in columns})
 
     def create(
         self, obj: str, values: dict, *, user_id: str, visible_after: datetime | None = None
@@ -910,6 +971,8 @@ class Store:
         stored = convert_value(field, value)
         if stored is None:
             raise SalesforceError(400, "INVALID_FIELD", f"An external id value for {field.name} is needed")
+        if self._known_absent(conn, sobject, field.name, stored):
+            return []
         rows = conn.execute(self._plan(sobject).external_sql(field.name), (stored,)).fetchall()
         ids = [row[0] for row in rows]
         if len(ids) > 1:
@@ -1052,6 +1115,7 @@ class Store:
         with self._write() as conn:
             conn.executemany(sql, rows)
             self._ids_read.discard(sobject.key_prefix)  # Ids of its own: read the highest again
+            self._absent = {key: values for key, values in self._absent.items() if key[0] != sobject.name}
 
     def analyze(self) -> None:
         """Refresh the query planner's statistics (sampled, milliseconds even at a million rows).

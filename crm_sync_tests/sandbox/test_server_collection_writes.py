@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from crm_sync.sandbox import timefmt
+from crm_sync.sandbox.errors import SalesforceError
 from crm_sync.sandbox.ids import IdFactory
 from crm_sync.sandbox.org import Org
 from crm_sync.sandbox.server.api import API_ROUTER
@@ -119,6 +120,27 @@ def test_an_update_collection_of_good_and_bad_records(org: Org) -> None:
     assert (one["External_Id__c"], one["NumberOfEmployees"]) == ("U-1", 3)
     assert one["SystemModstamp"] == timefmt.format_datetime(T0 + timedelta(milliseconds=1))
 
+    # an external id no row held, given by one record of the request and claimed again by the next; the
+    # deleted record still holds its own
+    results = call(org, "PATCH", "composite/sobjects", accounts(
+        {"Id": ids[0], "External_Id__c": "FRESH"}, {"Id": ids[1], "External_Id__c": "fresh"}))
+    assert codes(results) == [None, "DUPLICATE_VALUE"]
+    results = call(org, "PATCH", UPSERT, accounts({"External_Id__c": "u-2", "Name": "again"},
+                                                  {"External_Id__c": "U-0", "Name": "was FRESH"}))
+    assert codes(results) == ["DUPLICATE_VALUE", None]
+    assert results[1]["created"] is True
+    assert stored(org, "FRESH")["Id"] == ids[0]
+
+
+def test_external_ids_differing_beyond_ascii_case_are_different_values(org: Org) -> None:
+    """SQLite's NOCASE folds A-Z only: Ü-1 and ü-1 are two records, K-1 and k-1 one."""
+    results = call(org, "PATCH", UPSERT, accounts(
+        {"External_Id__c": "Ü-1", "Name": "upper"}, {"External_Id__c": "ü-1", "Name": "lower"},
+        {"External_Id__c": "K-1", "Name": "k"}, {"External_Id__c": "k-1", "Name": "k again"}))
+    assert codes(results) == [None, None, None, None]
+    assert [r["created"] for r in results] == [True, True, True, False]
+    assert stored(org, "Ü-1")["Name"] == "upper" and stored(org, "ü-1")["Name"] == "lower"
+
 
 def test_an_update_stamps_after_stored_stamps_of_any_shape(org: Org) -> None:
     """Stamps in the stored form compare as text; any other shape is parsed (a row written around the API)."""
@@ -146,3 +168,21 @@ def test_all_or_none_with_a_bad_record_stores_nothing(org: Org) -> None:
     assert codes(results) == ["ALL_OR_NONE_OPERATION_ROLLED_BACK", "REQUIRED_FIELD_MISSING",
                               "ALL_OR_NONE_OPERATION_ROLLED_BACK"]
     assert org.store.count("Account") == before
+
+
+def test_values_known_absent_are_forgotten_once_written_and_when_the_transaction_ends(org: Org) -> None:
+    store, user = org.store, org.store.integration_user_id
+    made = store.create("Account", {"Name": "holds M-0", "External_Id__c": "M-0"}, user_id=user)
+    with store.transaction():
+        store.look_up_unique("Account", {"external_id__c": ["M-0", "N-1", "n-2", "Ü-3", ""], "Name": ["x"]})
+        assert store._absent == {("Account", "External_Id__c"): {"n-1", "n-2"}}
+        created = store.create("Account", {"Name": "a", "External_Id__c": "n-1"}, user_id=user)
+        assert store._absent == {("Account", "External_Id__c"): {"n-2"}}
+        with pytest.raises(SalesforceError) as duplicate:
+            store.create("Account", {"Name": "b", "External_Id__c": "N-1"}, user_id=user)
+        assert duplicate.value.error_code == "DUPLICATE_VALUE"
+        store.update("Account", made, {"External_Id__c": "N-2"}, user_id=user)
+        assert store._absent == {("Account", "External_Id__c"): set()}
+        assert store.upsert("Account", "External_Id__c", "n-2", {"Name": "c"}, user_id=user) == (made, False)
+    assert store._absent == {}
+    assert store.find_by_external("Account", "External_Id__c", "N-1") == created

@@ -84,8 +84,9 @@ def _all_or_none(value: Any) -> bool:
 
 
 def run_collection(org: Org, items: list, write: Callable[[Any], dict], ids_of: Callable[[Any], str | None],
-                   all_or_none: bool) -> list[dict]:
-    """One result per item; `write` raises SalesforceError for a failed item."""
+                   all_or_none: bool, prepare: Callable[[], None] | None = None) -> list[dict]:
+    """One result per item; `write` raises SalesforceError for a failed item. `prepare` runs first, inside
+    the transaction (look-ups made once for all the items)."""
 
     def attempt(item: Any) -> tuple[dict, bool]:
         try:
@@ -97,10 +98,14 @@ def run_collection(org: Org, items: list, write: Callable[[Any], dict], ids_of: 
         # one transaction for the collection, each record in its own savepoint: a failed record undoes only
         # itself, the others commit together (one commit, not one per record)
         with org.store.transaction():
+            if prepare is not None:
+                prepare()
             return [attempt(item)[0] for item in items]
     outcomes: list[tuple[dict, bool]] = []
     try:
         with org.writes.all_or_none():
+            if prepare is not None:
+                prepare()
             outcomes = [attempt(item) for item in items]
             if not all(ok for _, ok in outcomes):
                 raise _Rollback
@@ -123,6 +128,26 @@ def _record_type(org: Org, record: Any) -> str:
     return sobject.name
 
 
+def _look_up_unique(org: Org, records: list) -> None:
+    """One look-up per object and unique field for the values the records give (see Store.look_up_unique);
+    records it cannot read are left to their own write, which answers their error."""
+    values: dict[str, dict[str, list]] = {}
+    for record in records:
+        attributes = key_value(record, "attributes") if isinstance(record, dict) else None
+        name = key_value(attributes, "type") if isinstance(attributes, dict) else None
+        sobject = org.catalog.get(name) if isinstance(name, str) else None
+        if sobject is None or not sobject.unique_fields:
+            continue
+        wanted = {field.name.lower(): field.name for field in sobject.unique_fields}
+        of_object = values.setdefault(sobject.name, {})
+        for key, value in record.items():
+            field = wanted.get(key.lower()) if isinstance(key, str) else None
+            if field is not None:
+                of_object.setdefault(field, []).append(value)
+    for obj, by_field in values.items():
+        org.store.look_up_unique(obj, by_field)
+
+
 def _record_id_of(record: Any) -> str | None:
     record_id = key_value(record, "Id") if isinstance(record, dict) else None
     if isinstance(record_id, str):
@@ -139,7 +164,8 @@ def collection_create(org: Org, req: ApiRequest) -> ApiResult:
         obj = _record_type(org, record)
         return write_success(org.writes.create(obj, record_values(record), user_id=req.user_id))
 
-    return ApiResult(body=run_collection(org, records, create, lambda _: None, _all_or_none(body.get("allOrNone"))))
+    return ApiResult(body=run_collection(org, records, create, lambda _: None, _all_or_none(body.get("allOrNone")),
+                                         prepare=lambda: _look_up_unique(org, records)))
 
 
 @router.route("PATCH", "composite/sobjects")
@@ -158,7 +184,8 @@ def collection_update(org: Org, req: ApiRequest) -> ApiResult:
         org.writes.update(obj, ids.to_18(record_id), values, user_id=req.user_id)
         return write_success(ids.to_18(record_id))
 
-    return ApiResult(body=run_collection(org, records, update, _record_id_of, _all_or_none(body.get("allOrNone"))))
+    return ApiResult(body=run_collection(org, records, update, _record_id_of, _all_or_none(body.get("allOrNone")),
+                                         prepare=lambda: _look_up_unique(org, records)))
 
 
 @router.route("PATCH", "composite/sobjects/{obj}/{field}")
@@ -187,7 +214,8 @@ def collection_upsert(org: Org, req: ApiRequest, obj: str, field: str) -> ApiRes
                                                user_id=req.user_id)
         return write_success(record_id, created=created)
 
-    return ApiResult(body=run_collection(org, records, upsert, lambda _: None, _all_or_none(body.get("allOrNone"))))
+    return ApiResult(body=run_collection(org, records, upsert, lambda _: None, _all_or_none(body.get("allOrNone")),
+                                         prepare=lambda: _look_up_unique(org, records)))
 
 
 @router.route("DELETE", "composite/sobjects")
