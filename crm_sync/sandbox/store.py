@@ -10,6 +10,11 @@ order is time order. Writes go through one lock and one writer connection, one t
 readers use their own short-lived connections (WAL), so a long SELECT sees one snapshot while
 writes go on. The planner's statistics are refreshed for a table whenever API inserts have doubled it
 since its last ANALYZE.
+
+A record write checks first (reads only) and changes the table with one statement, its last step: an
+INSERT of the columns that have a value, or an UPDATE of those that changed. Inside one transaction
+(OrgStore), `look_up_unique` answers the unique look-ups of many writes with one query; what it learns
+is exact and lasts only as long as the transaction (see there).
 """
 
 from __future__ import annotations
@@ -369,7 +374,7 @@ class Store:
         self._writer.row_factory = sqlite3.Row
         self._writer.execute("PRAGMA journal_mode=WAL")
         self._writer.execute("PRAGMA cache_size=-131072")
-        # a savepoint's sub-journal (one per record of a collection or Bulk chunk) in memory, not a temp
+        # a savepoint's sub-journal (one per write of several statements inside a transaction) in memory, not a temp
         # file: it holds the pages a record's write changed, a few KB, and halves the cost of the write
         self._writer.execute("PRAGMA temp_store=MEMORY")
         self.rules = Rules(catalog, on_change=self._save_rules)

@@ -91,7 +91,7 @@ class IngestRun:
                     rest_writer.writerows(chunk)
                     continue
                 # one transaction per chunk of 200, as Salesforce runs bulk rows: a failed row undoes
-                # only itself (a savepoint), the others commit together
+                # only itself, the others commit together
                 with self.org.store.transaction():
                     self._look_up_unique(columns, chunk)
                     outcomes = [self._write(columns, row) for row in chunk]

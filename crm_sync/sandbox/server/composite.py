@@ -1,9 +1,11 @@
 """sObject Collections (/composite/sobjects) and the composite resource (/composite).
 
 Collections write up to 200 records, each through the same path as a single REST write, and answer
-one result per record; the records of one call commit together, each in its own savepoint (a failed
-record undoes only itself). With allOrNone=true every write runs in one Store transaction: one failed
-record undoes all, and the others answer ALL_OR_NONE_OPERATION_ROLLED_BACK.
+one result per record; the records of one call commit together, and a failed record undoes only itself
+(its checks come before its one statement; see OrgStore._write). The unique values of a call's records
+are looked up once, in its transaction, before the first record (Store.look_up_unique). With
+allOrNone=true every write runs in one Store transaction: one failed record undoes all, and the others
+answer ALL_OR_NONE_OPERATION_ROLLED_BACK.
 /composite runs up to 25 subrequests in order through the REST router (one API call in all), with
 `@{referenceId.path}` substitution; with allOrNone=true a failed subrequest rolls everything back.
 Inside an allOrNone group, reads see the data as committed before the request (not its own writes).
@@ -95,8 +97,8 @@ def run_collection(org: Org, items: list, write: Callable[[Any], dict], ids_of: 
             return _failure(error, ids_of(item)), False
 
     if not all_or_none:
-        # one transaction for the collection, each record in its own savepoint: a failed record undoes only
-        # itself, the others commit together (one commit, not one per record)
+        # one transaction for the collection: a failed record undoes only itself, the others commit together
+        # (one commit, not one per record)
         with org.store.transaction():
             if prepare is not None:
                 prepare()
