@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import threading
 
 _CHECKSUM_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345"
@@ -9,18 +10,26 @@ _BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 _ID_CHARS = set(_BASE62)
 
 
+def _case_bits(text: str) -> int:
+    """Bit i set when text[i] is an upper-case letter (the checksum's view of five characters)."""
+    bits = 0
+    for position, char in enumerate(text):
+        if "A" <= char <= "Z":
+            bits |= 1 << position
+    return bits
+
+
 def checksum_suffix(id15: str) -> str:
     """The three characters Salesforce appends to a 15-character Id to make it case-insensitive."""
     if len(id15) != 15:
         raise ValueError(f"a 15-character Id is needed, got {id15!r}")
-    suffix = []
-    for chunk in range(3):
-        bits = 0
-        for position, char in enumerate(id15[chunk * 5 : chunk * 5 + 5]):
-            if "A" <= char <= "Z":
-                bits |= 1 << position
-        suffix.append(_CHECKSUM_ALPHABET[bits])
-    return "".join(suffix)
+    return _chunk_check(id15[:5]) + _chunk_check(id15[5:10]) + _chunk_check(id15[10:])
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _chunk_check(chunk: str) -> str:
+    """The checksum character of five characters of an Id (the chunks of one org's Ids repeat a lot)."""
+    return _CHECKSUM_ALPHABET[_case_bits(chunk)]
 
 
 def to_18(record_id: str) -> str:
@@ -45,6 +54,21 @@ def normalize_id(value: str) -> str | None:
 def key_prefix(record_id: str) -> str:
     """The three-character key prefix that names the object an Id belongs to."""
     return record_id[:3]
+
+
+# every two base62 digits and their case bits: a sequence's digits and checksum by table, not per character
+_PAIRS = [first + second for first in _BASE62 for second in _BASE62]
+_PAIR_BITS = [_case_bits(pair) for pair in _PAIRS]
+_DIGIT_BITS = [_case_bits(char) for char in _BASE62]
+_FIVE_DIGITS = 62**5
+
+
+def _five_digits(number: int) -> tuple[str, str]:
+    """The five base62 digits of 0 <= number < 62**5 and their checksum character."""
+    low, number = number % 3844, number // 3844
+    middle, high = number % 3844, number // 3844
+    bits = _DIGIT_BITS[high] | _PAIR_BITS[middle] << 1 | _PAIR_BITS[low] << 3
+    return _BASE62[high] + _PAIRS[middle] + _PAIRS[low], _CHECKSUM_ALPHABET[bits]
 
 
 def _base62(number: int, width: int) -> str:
@@ -74,8 +98,20 @@ class IdFactory:
         with self._lock:
             first = self._next.get(prefix, 1)
             self._next[prefix] = first + count
-        made = [to_18(prefix + self.POD + _base62(sequence, 10)) for sequence in range(first, first + count)]
-        return made, first + count - 1 if count else 0
+        return self._made(prefix, first, count), first + count - 1 if count else 0
+
+    def _made(self, prefix: str, first: int, count: int) -> list[str]:
+        """The Ids of sequences first .. first + count - 1: `to_18(prefix + POD + _base62(sequence, 10))`, by table."""
+        head = prefix + self.POD
+        if len(head) != 5 or first + count > _FIVE_DIGITS**2:
+            return [to_18(head + _base62(sequence, 10)) for sequence in range(first, first + count)]
+        head_check = _CHECKSUM_ALPHABET[_case_bits(head)]
+        made = []
+        for sequence in range(first, first + count):
+            high, high_check = _five_digits(sequence // _FIVE_DIGITS)
+            low, low_check = _five_digits(sequence % _FIVE_DIGITS)
+            made.append(head + high + low + head_check + high_check + low_check)
+        return made
 
     def ensure_after(self, prefix: str, sequence: int) -> None:
         """Make the next Id of prefix use a sequence number above `sequence`; never goes back."""

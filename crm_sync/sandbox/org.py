@@ -68,11 +68,20 @@ class OrgStore(Store):
             yield conn
 
     @contextmanager
-    def _write(self) -> Iterator:
+    def _write(self, *, one_statement: bool = False) -> Iterator:
+        """The store's own transaction outside `transaction()`; inside it, a savepoint of the open one.
+
+        A `one_statement` write needs no savepoint: what it checks before its one statement changes
+        nothing, and SQLite undoes a statement that fails by itself (its statement journal), so a failed
+        write still leaves the transaction as it found it.
+        """
         connection = getattr(self._transaction, "connection", None)
         if connection is None:
             with super()._write() as conn:
                 yield conn
+            return
+        if one_statement:
+            yield connection
             return
         depth = self._transaction.depth = self._transaction.depth + 1
         savepoint = f"write_{depth}"

@@ -87,6 +87,8 @@ class Rules:
     ) -> None:
         self.catalog = catalog
         self._rules: tuple[Rule, ...] = ()
+        # the rules by lower-case object name, for the rules tuple they were built from (see _of)
+        self._index: tuple[tuple[Rule, ...], dict[str, tuple[Rule, ...]]] = ((), {})
         self._lock = threading.Lock()
         self._on_change = on_change
 
@@ -170,24 +172,37 @@ class Rules:
 
     def all(self, obj: str | None = None) -> list[Rule]:
         """Every rule, or those of one object."""
-        return [rule for rule in self._rules if obj is None or rule.object.lower() == obj.lower()]
+        return list(self._rules if obj is None else self._of(obj))
+
+    def _of(self, obj: str) -> tuple[Rule, ...]:
+        """The rules of one object, in order; the index is rebuilt once per change (a change replaces the
+        whole tuple), so the Store's per-record look-ups do not scan every rule."""
+        rules = self._rules
+        built_from, index = self._index
+        if built_from is not rules:
+            grouped: dict[str, list[Rule]] = {}
+            for rule in rules:
+                grouped.setdefault(rule.object.lower(), []).append(rule)
+            index = {name: tuple(of_object) for name, of_object in grouped.items()}
+            self._index = (rules, index)
+        return index.get(obj.lower(), ())
 
     def has_validation(self, obj: str) -> bool:
         """True when the object has a validation rule (so a write needs its record in JSON form)."""
-        return any(rule.kind == VALIDATION for rule in self.all(obj))
+        return any(rule.kind == VALIDATION for rule in self._of(obj))
 
     def required_fields(self, obj: str) -> list[str]:
-        return [rule.field for rule in self.all(obj) if rule.kind == REQUIRED]
+        return [rule.field for rule in self._of(obj) if rule.kind == REQUIRED]
 
     def duplicate_fields(self, obj: str) -> list[str]:
-        return [rule.field for rule in self.all(obj) if rule.kind == DUPLICATE]
+        return [rule.field for rule in self._of(obj) if rule.kind == DUPLICATE]
 
     def check_validation(self, obj: str, record: dict[str, Any]) -> None:
         """Raise FIELD_CUSTOM_VALIDATION_EXCEPTION for the first validation rule the record matches.
 
         `record` is the resulting record in JSON form (field name -> value).
         """
-        for rule in self.all(obj):
+        for rule in self._of(obj):
             if rule.kind == VALIDATION and _matches(rule, record.get(rule.field)):
                 raise SalesforceError(400, "FIELD_CUSTOM_VALIDATION_EXCEPTION", rule.message or "", [rule.field])
 
@@ -264,6 +279,6 @@ def _comparable(value: Any) -> Any:
         return None
     if isinstance(value, bool):
         return value
-    if isinstance(value, int | float):
+    if isinstance(value, (int, float)):
         return float(value)
     return str(value).casefold()

@@ -10,17 +10,23 @@ order is time order. Writes go through one lock and one writer connection, one t
 readers use their own short-lived connections (WAL), so a long SELECT sees one snapshot while
 writes go on. The planner's statistics are refreshed for a table whenever API inserts have doubled it
 since its last ANALYZE.
+
+A record write checks first (reads only) and changes the table with one statement, its last step: an
+INSERT of the columns that have a value, or an UPDATE of those that changed. Inside one transaction
+(OrgStore), `look_up_unique` answers the unique look-ups of many writes with one query; what it learns
+is exact and lasts only as long as the transaction (see there).
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import random
 import re
 import sqlite3
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -42,6 +48,7 @@ AUTOMATION_USERNAME = "automation@crm-sync.sandbox"
 FIRST_CASE_NUMBER = 1000
 RULES_TABLE = "_sandbox_rules"
 DELETE_LOG_TABLE = "_sandbox_delete_log"
+MAX_CACHED_STATEMENTS = 1000  # INSERT/UPDATE texts kept per kind (one per object and set of columns)
 REANALYZE_MIN_ROWS = 1000  # API inserts into a table before its statistics are refreshed, at the least
 
 _ONE_MS = timedelta(milliseconds=1)
@@ -109,29 +116,64 @@ def convert_value(field: Field, value: Any) -> Any:
 
     Blank text means null; booleans accept true/false/1/0; numbers accept numeric text.
     """
-    if isinstance(value, dict | list):
-        kind = "START_OBJECT" if isinstance(value, dict) else "START_ARRAY"
-        raise SalesforceError(
-            400, "JSON_PARSER_ERROR", f"Cannot deserialize instance of {field.type} from {kind} value "
-            f"for field {field.name}", [field.name],
-        )
+    if isinstance(value, (dict, list)):  # a tuple: isinstance on a `X | Y` union is several times slower
+        raise _not_a_value(field, value)
     if field.type == "boolean":
         return _to_boolean(field, value)
     if value is None or value == "":
         return None
+    return _typed_conversion(field)(field, value)
+
+
+def converter(field: Field) -> Callable[[Any], Any]:
+    """`convert_value(field, ·)` with the field's type looked at once: a write plan's per-field conversion."""
+    if field.type == "boolean":
+        return functools.partial(_to_boolean_value, field)
+    typed = _typed_conversion(field)
+
+    def convert(value: Any) -> Any:
+        if isinstance(value, (dict, list)):
+            raise _not_a_value(field, value)
+        if value is None or value == "":
+            return None
+        return typed(field, value)
+
+    return convert
+
+
+def _typed_conversion(field: Field) -> Callable[[Field, Any], Any]:
+    """The conversion of a non-blank, non-boolean value by the field's type."""
     if field.type in NUMBER_TYPES:
-        return _to_number(field, value)
+        return _to_number
     if field.type == "date":
-        return _to_date(field, value)
+        return _to_date
     if field.type == "datetime":
-        return _to_datetime(field, value)
+        return _to_datetime
     if field.type in ("reference", "id"):
-        if not is_valid_id(value):
-            raise SalesforceError(
-                400, "MALFORMED_ID", f"{field.label}: id value of incorrect type: {value}", [field.name]
-            )
-        return to_18(value)
-    return _to_text(field, value)
+        return _to_id
+    return _to_text
+
+
+def _not_a_value(field: Field, value: dict | list) -> SalesforceError:
+    kind = "START_OBJECT" if isinstance(value, dict) else "START_ARRAY"
+    return SalesforceError(
+        400, "JSON_PARSER_ERROR", f"Cannot deserialize instance of {field.type} from {kind} value "
+        f"for field {field.name}", [field.name],
+    )
+
+
+def _to_boolean_value(field: Field, value: Any) -> int:
+    if isinstance(value, (dict, list)):
+        raise _not_a_value(field, value)
+    return _to_boolean(field, value)
+
+
+def _to_id(field: Field, value: Any) -> str:
+    if not is_valid_id(value):
+        raise SalesforceError(
+            400, "MALFORMED_ID", f"{field.label}: id value of incorrect type: {value}", [field.name]
+        )
+    return to_18(value)
 
 
 def _to_boolean(field: Field, value: Any) -> int:
@@ -149,7 +191,7 @@ def _to_boolean(field: Field, value: Any) -> int:
 def _to_number(field: Field, value: Any) -> int | float:
     if isinstance(value, bool):
         raise _invalid_type(field, value)
-    if isinstance(value, int | float):
+    if isinstance(value, (int, float)):
         number = float(value)
     elif isinstance(value, str):
         try:
@@ -192,7 +234,7 @@ def _to_datetime(field: Field, value: Any) -> str:
 def _to_text(field: Field, value: Any) -> str:
     if isinstance(value, bool):
         text = "true" if value else "false"
-    elif isinstance(value, int | float | str):
+    elif isinstance(value, (int, float, str)):
         text = str(value)
     else:
         raise _invalid_type(field, value)
@@ -241,6 +283,8 @@ class _WritePlan:
             elif field.type == "boolean":
                 self.defaults.append((field.name, 0))
         self.references = {field.name.lower(): field for field in sobject.fields if field.type == "reference"}
+        self.converters = {field.name: converter(field) for field in sobject.fields}
+        self.fetch_sql = f"SELECT * FROM {quote(sobject.name)} WHERE Id = ?"
         self._lookups: dict[tuple[str, str], str] = {}
 
     def _lookup_sql(self, kind: str, name: str) -> str:
@@ -269,6 +313,20 @@ _LOOKUP_SQL = {  # a field's value among the object's records, compared as Sales
 
 
 _CALLER = object()
+_VERBATIM_TYPES = {"string", "textarea", "picklist", "email", "phone", "url"}  # a text value is stored as given
+_LOOKUP_BATCH = 500  # values per `IN (...)` of look_up_unique
+_STAMP_LENGTH = len("2024-05-01T12:30:00.000+0000")
+
+
+def _earlier(stored: str | None, now: str) -> bool:
+    """True when a stored stamp is empty or at least a millisecond before `now` (both in stored form).
+
+    Both are fixed-width text of whole milliseconds in UTC, where text order is time order; a stamp of
+    any other shape answers False (the caller then compares parsed times).
+    """
+    if not stored:
+        return True
+    return len(stored) == _STAMP_LENGTH == len(now) and stored.endswith("+0000") and stored < now
 
 
 def _not_found() -> SalesforceError:
@@ -299,7 +357,13 @@ class Store:
         # before it ends (SQLite's write lock), so _new_ids trusts _id_high for them until then
         self._ids_read: set[str] = set()
         self._insert_sql: dict[tuple[str, tuple[str, ...]], str] = {}  # (object, columns) -> INSERT
+        self._update_sql: dict[tuple[str, tuple[str, ...]], str] = {}  # (object, columns) -> UPDATE
+        self._row_names: dict[str, tuple[str, ...]] = {}  # table -> its columns in SELECT * order
         self._plans: dict[str, _WritePlan] = {}  # object name -> its write plan (see _plan)
+        self._stamp: tuple[datetime | None, str] = (None, "")  # the last _now() and its text (see _now_text)
+        # (table, column) -> ASCII values (lower case) no row holds, learnt in the open write transaction and
+        # forgotten when it ends (see look_up_unique)
+        self._absent: dict[tuple[str, str], set[str]] = {}
         # planner statistics kept current under API writes: rows per table at its last ANALYZE, and rows
         # inserted since (see _refresh_statistics)
         self._analyzed_rows: dict[str, int] = {}
@@ -310,7 +374,7 @@ class Store:
         self._writer.row_factory = sqlite3.Row
         self._writer.execute("PRAGMA journal_mode=WAL")
         self._writer.execute("PRAGMA cache_size=-131072")
-        # a savepoint's sub-journal (one per record of a collection or Bulk chunk) in memory, not a temp
+        # a savepoint's sub-journal (one per write of several statements inside a transaction) in memory, not a temp
         # file: it holds the pages a record's write changed, a few KB, and halves the cost of the write
         self._writer.execute("PRAGMA temp_store=MEMORY")
         self.rules = Rules(catalog, on_change=self._save_rules)
@@ -337,19 +401,26 @@ class Store:
         return conn
 
     @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction on the writer connection, under the write lock."""
+    def _write(self, *, one_statement: bool = False) -> Iterator[sqlite3.Connection]:
+        """One write transaction on the writer connection, under the write lock.
+
+        `one_statement` promises that the block changes the database with at most one statement, its last
+        step (everything before it only reads): a subclass nesting writes may then skip its savepoint.
+        """
         with self._lock:
             if self._closed:
                 raise RuntimeError("the store is closed")
             conn = self._writer
             conn.execute("BEGIN IMMEDIATE")
             self._ids_read = set()
+            self._absent = {}
             try:
                 yield conn
             except BaseException:
+                self._absent = {}
                 conn.execute("ROLLBACK")
                 raise
+            self._absent = {}
             conn.execute("COMMIT")
             self._refresh_statistics(conn)
 
@@ -481,20 +552,37 @@ class Store:
         return value.replace(microsecond=value.microsecond // 1000 * 1000)
 
     def _now_text(self) -> str:
-        return timefmt.format_datetime(self._now())
+        return self._stamp_text(self._now())
+
+    def _stamp_text(self, moment: datetime) -> str:
+        """timefmt.format_datetime(moment); the last instant's text is kept (a collection writes many records
+        a millisecond)."""
+        stamp = self._stamp
+        if stamp[0] != moment:
+            stamp = self._stamp = (moment, timefmt.format_datetime(moment))
+        return stamp[1]
 
     def _next_stamp(self, previous: dict, after: Iterable[str]) -> str:
         """clock(), but strictly after the record's stamps named in `after` (one millisecond later)."""
         stamp = self._now()
+        text = self._stamp_text(stamp)
+        if all(_earlier(previous.get(name), text) for name in after):
+            return text
         for name in after:
             if previous.get(name):
                 stamp = max(stamp, timefmt.parse_datetime(previous[name]) + _ONE_MS)
         return timefmt.format_datetime(stamp)
 
-    @staticmethod
-    def _fetch(conn: sqlite3.Connection, sobject: SObject, record_id: str) -> dict | None:
-        row = conn.execute(f"SELECT * FROM {quote(sobject.name)} WHERE Id = ?", (record_id,)).fetchone()
-        return dict(row) if row else None
+    def _fetch(self, conn: sqlite3.Connection, sobject: SObject, record_id: str) -> dict | None:
+        """The stored row of one record (every column, hidden ones too) as {column: value}, or None."""
+        cursor = conn.execute(self._plan(sobject).fetch_sql, (record_id,))
+        row = cursor.fetchone()
+        if row is None:
+            return None
+        names = self._row_names.get(sobject.name)
+        if names is None:  # a table's columns only change when the file is opened (_create_schema)
+            names = self._row_names[sobject.name] = tuple(column[0] for column in cursor.description)
+        return dict(zip(names, row, strict=True))  # dict(sqlite3.Row) costs several times more
 
     def _fetch_live(self, conn: sqlite3.Connection, sobject: SObject, record_id: str) -> dict:
         record = self._fetch(conn, sobject, record_id)
@@ -565,7 +653,8 @@ class Store:
                 "this field and verify that it is read/write for your profile or permission set.",
                 locked,
             )
-        return {name: convert_value(field, value) for name, (field, value) in given.items()}
+        converters = self._plan(sobject).converters
+        return {name: converters[name](value) for name, (_, value) in given.items()}
 
     def _check_required(self, sobject: SObject, record: dict, names: Iterable[str]) -> None:
         whole = names is record and len(record) == len(sobject.fields)  # a new record: every field, in order
@@ -620,7 +709,7 @@ class Store:
         given = names if isinstance(names, dict) else set(names)  # field names as _parse gives them
         for field in sobject.unique_fields:
             name = field.name
-            if name not in given or is_blank(record.get(name)):
+            if name not in given or is_blank(record.get(name)) or self._known_absent(conn, sobject, name, record[name]):
                 continue
             row = conn.execute(plan.unique_sql(name), (record[name], record_id)).fetchone()
             if row:
@@ -684,6 +773,55 @@ class Store:
                     return row[0]
         return None
 
+    # ----- unique values looked up ahead ----------------------------------------------------------
+
+    def look_up_unique(self, obj: str, values: Mapping[str, Iterable[Any]]) -> None:
+        """Look up at once which of these values of unique or external-id text fields no row of `obj` holds
+        (live or deleted): the unique and external-id look-ups of the writes that follow in the same write
+        transaction then skip the values known absent. Only of use inside OrgStore.transaction().
+
+        Exact, not a guess: a value is known absent only after a query found no row with it (compared as
+        SQLite's NOCASE does: ASCII values only), and forgotten as soon as a write of the transaction gives
+        a row that value (_forget_absent); the knowledge ends with the transaction. Unknown objects, fields
+        and values of other kinds are left to the writes' own look-ups.
+        """
+        sobject = self.catalog.get(obj)
+        if sobject is None:
+            return
+        with self._write(one_statement=True) as conn:  # reads only
+            for name, given in values.items():
+                field = sobject.field(name)
+                if field is None or not (field.unique or field.external_id) or field.type not in _VERBATIM_TYPES:
+                    continue
+                asked = {value.lower() for value in given if isinstance(value, str) and value and value.isascii()}
+                if asked:
+                    found = self._present_values(conn, sobject, field.name, sorted(asked))
+                    self._absent.setdefault((sobject.name, field.name), set()).update(asked - found)
+
+    @staticmethod
+    def _present_values(conn: sqlite3.Connection, sobject: SObject, column: str, values: list[str]) -> set[str]:
+        """Those of these lower-case ASCII values that some row's `column` equals, compared as NOCASE."""
+        found: set[str] = set()
+        for start in range(0, len(values), _LOOKUP_BATCH):
+            batch = values[start:start + _LOOKUP_BATCH]
+            rows = conn.execute(f"SELECT {quote(column)} FROM {quote(sobject.name)} WHERE {quote(column)} "
+                                f"COLLATE NOCASE IN ({', '.join('?' * len(batch))})", batch)
+            found.update(str(row[0]).lower() for row in rows)
+        return found
+
+    def _known_absent(self, conn: sqlite3.Connection, sobject: SObject, column: str, value: Any) -> bool:
+        """True when no row holds `value` in `column` (NOCASE), as look_up_unique learnt on this transaction's
+        connection (other connections see other snapshots: never)."""
+        known = self._absent.get((sobject.name, column)) if conn is self._writer else None
+        return bool(known) and isinstance(value, str) and value.isascii() and value.lower() in known
+
+    def _forget_absent(self, sobject: SObject, written: Mapping[str, Any]) -> None:
+        """A row of `sobject` now holds these values: none of them is known absent any more."""
+        for (table, column), known in self._absent.items():
+            value = written.get(column) if table == sobject.name else None
+            if isinstance(value, str):
+                known.discard(value.lower())
+
     # ----- writes --------------------------------------------------------------------------------
 
     def _insert(
@@ -716,15 +854,25 @@ class Store:
         if "CaseNumber" in record:
             record["CaseNumber"] = self._case_numbers(conn, 1)[0]
         record[VISIBLE_AFTER] = timefmt.format_datetime(visible_after) if visible_after else None
-        columns = tuple(record)
+        # only the columns with a value: the others are NULL all the same (no column has a DEFAULT), and
+        # binding ~25 NULLs of a 39-column row cost as much as the insert itself
+        columns = tuple(name for name, value in record.items() if value is not None)
+        conn.execute(self._insert_statement(sobject, columns), [record[column] for column in columns])
+        if self._absent:
+            self._forget_absent(sobject, record)
+        self._inserted[sobject.name] = self._inserted.get(sobject.name, 0) + 1
+        return record["Id"]
+
+    def _insert_statement(self, sobject: SObject, columns: tuple[str, ...]) -> str:
+        """The INSERT of these columns of the object's table, built once per set of columns."""
         sql = self._insert_sql.get((sobject.name, columns))
         if sql is None:
+            if len(self._insert_sql) >= MAX_CACHED_STATEMENTS:  # kept small whatever mix of columns comes
+                self._insert_sql.clear()
             sql = self._insert_sql[(sobject.name, columns)] = (
                 f"INSERT INTO {quote(sobject.name)} ({', '.join(map(quote, columns))}) "
                 f"VALUES ({', '.join('?' * len(columns))})")
-        conn.execute(sql, [record[column] for column in columns])
-        self._inserted[sobject.name] = self._inserted.get(sobject.name, 0) + 1
-        return record["Id"]
+        return sql
 
     def _update(
         self, conn: sqlite3.Connection, sobject: SObject, record_id: str, changes: dict, *, user_id: str
@@ -743,15 +891,20 @@ class Store:
         record.update(LastModifiedDate=stamp, SystemModstamp=stamp, LastModifiedById=user_id)
         self._write_changes(conn, sobject, previous, record)
 
-    @staticmethod
-    def _write_changes(conn: sqlite3.Connection, sobject: SObject, previous: dict, record: dict) -> None:
-        columns = [name for name, value in record.items() if name != "Id" and previous.get(name) != value]
+    def _write_changes(self, conn: sqlite3.Connection, sobject: SObject, previous: dict, record: dict) -> None:
+        """One UPDATE of the columns whose value differs from `previous` (none: no statement)."""
+        columns = tuple(name for name, value in record.items() if name != "Id" and previous.get(name) != value)
         if columns:
-            assignments = ", ".join(f"{quote(column)} = ?" for column in columns)
-            conn.execute(
-                f"UPDATE {quote(sobject.name)} SET {assignments} WHERE Id = ?",
-                [record[column] for column in columns] + [record["Id"]],
-            )
+            sql = self._update_sql.get((sobject.name, columns))
+            if sql is None:
+                if len(self._update_sql) >= MAX_CACHED_STATEMENTS:
+                    self._update_sql.clear()
+                assignments = ", ".join(f"{quote(column)} = ?" for column in columns)
+                sql = self._update_sql[(sobject.name, columns)] = (
+                    f"UPDATE {quote(sobject.name)} SET {assignments} WHERE Id = ?")
+            conn.execute(sql, [record[column] for column in columns] + [record["Id"]])
+            if self._absent:
+                self._forget_absent(sobject, {column: record[column] for column in columns})
 
     def create(
         self, obj: str, values: dict, *, user_id: str, visible_after: datetime | None = None
@@ -763,7 +916,7 @@ class Store:
         """
         sobject = self._sobject(obj)
         changes = self._parse(sobject, values, creating=True)
-        with self._write() as conn:
+        with self._write(one_statement=True) as conn:
             return self._insert(conn, sobject, changes, user_id=user_id, visible_after=visible_after)
 
     def update(self, obj: str, record_id: str, values: dict, *, user_id: str) -> None:
@@ -771,7 +924,7 @@ class Store:
         sobject = self._sobject(obj)
         record_id = self._record_id(sobject, record_id)
         changes = self._parse(sobject, values, creating=False, record_id=record_id)
-        with self._write() as conn:
+        with self._write(one_statement=True) as conn:
             self._update(conn, sobject, record_id, changes, user_id=user_id)
 
     def upsert(
@@ -780,25 +933,25 @@ class Store:
         """Update the live record whose external id equals `external_value`, or create it: (Id, created)."""
         sobject = self._sobject(obj)
         field = self._external_field(sobject, external_field)
-        with self._write() as conn:
+        with self._write(one_statement=True) as conn:
             if field.name == "Id":
                 record_id = self._record_id(sobject, external_value)
                 self._fetch_live(conn, sobject, record_id)
                 matches = [record_id]
             else:
                 matches = self._match_external(conn, sobject, field, external_value)
+            name = field.name.lower()
             if matches:
+                wanted = str(external_value).lower()
                 payload = {
                     key: value for key, value in (values or {}).items()
-                    if not (isinstance(key, str) and key.lower() == field.name.lower()
-                            and str(value).lower() == str(external_value).lower())
+                    if not (isinstance(key, str) and key.lower() == name and str(value).lower() == wanted)
                 }
                 changes = self._parse(sobject, payload, creating=False, record_id=matches[0])
                 self._update(conn, sobject, matches[0], changes, user_id=user_id)
                 return matches[0], False
             payload = {
-                key: value for key, value in (values or {}).items()
-                if not (isinstance(key, str) and key.lower() == field.name.lower())
+                key: value for key, value in (values or {}).items() if not (isinstance(key, str) and key.lower() == name)
             }
             changes = self._parse(sobject, payload, creating=True)
             changes[field.name] = convert_value(field, external_value)
@@ -823,6 +976,8 @@ class Store:
         stored = convert_value(field, value)
         if stored is None:
             raise SalesforceError(400, "INVALID_FIELD", f"An external id value for {field.name} is needed")
+        if self._known_absent(conn, sobject, field.name, stored):
+            return []
         rows = conn.execute(self._plan(sobject).external_sql(field.name), (stored,)).fetchall()
         ids = [row[0] for row in rows]
         if len(ids) > 1:
@@ -836,7 +991,7 @@ class Store:
         """Move a record to the recycle bin: IsDeleted = 1, `_deleted_at`, modstamps bumped."""
         sobject = self._sobject(obj)
         record_id = self._record_id(sobject, record_id)
-        with self._write() as conn:
+        with self._write(one_statement=True) as conn:
             previous = self._fetch_live(conn, sobject, record_id)
             stamp = self._next_stamp(previous, ("LastModifiedDate", "SystemModstamp"))
             record = dict(previous, IsDeleted=1, LastModifiedDate=stamp, SystemModstamp=stamp,
@@ -894,7 +1049,7 @@ class Store:
         """Restore a record from the recycle bin; modstamps bumped."""
         sobject = self._sobject(obj)
         record_id = self._record_id(sobject, record_id)
-        with self._write() as conn:
+        with self._write(one_statement=True) as conn:
             previous = self._fetch(conn, sobject, record_id)
             if previous is None:
                 raise _not_found()
@@ -965,6 +1120,7 @@ class Store:
         with self._write() as conn:
             conn.executemany(sql, rows)
             self._ids_read.discard(sobject.key_prefix)  # Ids of its own: read the highest again
+            self._absent = {key: values for key, values in self._absent.items() if key[0] != sobject.name}
 
     def analyze(self) -> None:
         """Refresh the query planner's statistics (sampled, milliseconds even at a million rows).

@@ -110,3 +110,30 @@ def test_new_ids_hands_out_a_batch_in_order_with_its_last_sequence() -> None:
     assert all(is_valid_id(i) and i.startswith("0018a") for i in made)
     assert IdFactory.sequence_of(factory.new_id("001")) == 44
     assert factory.new_ids("001", 0) == ([], 0)
+
+
+def _reference_checksum(id15: str) -> str:
+    """Salesforce's algorithm, character by character."""
+    suffix = ""
+    for start in (0, 5, 10):
+        bits = sum(1 << position for position, char in enumerate(id15[start:start + 5]) if "A" <= char <= "Z")
+        suffix += "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345"[bits]
+    return suffix
+
+
+@pytest.mark.parametrize("first", [1, 61, 62, 3843, 3844, 62**5 - 2, 62**5, 62**9 + 3, 62**10 - 3])
+@pytest.mark.parametrize("prefix", ["001", "a0B", "ZZZ"])
+def test_new_ids_by_table_equal_the_ids_spelled_digit_by_digit(prefix: str, first: int) -> None:
+    alphabet = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+    made, _ = IdFactory(start={prefix: first}).new_ids(prefix, 3)
+    for sequence, record_id in zip(range(first, first + 3), made, strict=True):
+        digits = "".join(alphabet[sequence // 62**power % 62] for power in range(9, -1, -1))
+        body = prefix + IdFactory.POD + digits
+        assert record_id == body + _reference_checksum(body)
+    with pytest.raises(OverflowError):
+        IdFactory(start={prefix: 62**10 - 1}).new_ids(prefix, 2)
+
+
+def test_checksum_of_any_characters_follows_the_reference() -> None:
+    for id15 in ("001000000000000", "0018a00000AbCdE", "zzzzzZZZZZaaaaa", "ab-é_ZZ.Q9x!0Az", "ABCDEFGHIJKLMNO"):
+        assert checksum_suffix(id15) == _reference_checksum(id15)

@@ -89,6 +89,34 @@ def test_bulk_upsert_then_update_and_delete(sf, marker: str) -> None:
     assert sf.query(f"SELECT COUNT() FROM Account WHERE Name LIKE '{marker}%'")["totalSize"] == 0
 
 
+def test_bulk_upsert_of_good_and_bad_rows_with_an_external_id_twice(sf, marker: str) -> None:
+    rows = [{"External_Id__c": f"{marker}-0", "Name": f"{marker} first", "NumberOfEmployees": "1"},
+            {"External_Id__c": f"{marker}-1", "Name": "", "NumberOfEmployees": "2"},
+            {"External_Id__c": f"{marker.upper()}-0", "Name": f"{marker} again", "NumberOfEmployees": "3"},
+            {"External_Id__c": f"{marker}-2", "Name": f"{marker} bad", "NumberOfEmployees": "lots"},
+            {"External_Id__c": f"{marker}-3", "Name": f"{marker} last", "NumberOfEmployees": "4"}]
+    [result] = sf.bulk2.Account.upsert(records=rows, external_id_field="External_Id__c", wait=0)
+    assert result["numberRecordsProcessed"] == 5 and result["numberRecordsFailed"] == 2
+    succeeded = _rows(sf.bulk2.Account.get_successful_records(result["job_id"]))
+    assert [(row["External_Id__c"], row["sf__Created"]) for row in succeeded] == [
+        (f"{marker}-0", "true"), (f"{marker.upper()}-0", "false"), (f"{marker}-3", "true")]
+    assert succeeded[0]["sf__Id"] == succeeded[1]["sf__Id"]
+    failed = _rows(sf.bulk2.Account.get_failed_records(result["job_id"]))
+    assert sorted(row["sf__Error"].split(":")[0] for row in failed) == [
+        "INVALID_TYPE_ON_FIELD_IN_RECORD", "REQUIRED_FIELD_MISSING"]
+    stored = sf.query(f"SELECT External_Id__c, Name, NumberOfEmployees FROM Account "
+                      f"WHERE Name LIKE '{marker}%' ORDER BY External_Id__c")["records"]
+    assert [(r["External_Id__c"], r["Name"], r["NumberOfEmployees"]) for r in stored] == [
+        (f"{marker}-0", f"{marker} again", 3), (f"{marker}-3", f"{marker} last", 4)]
+    [inserted] = sf.bulk2.Account.insert(records=[{"External_Id__c": f"{marker}-9", "Name": f"{marker} 9"},
+                                                  {"External_Id__c": f"{marker}-9", "Name": f"{marker} 9 twice"},
+                                                  {"External_Id__c": f"{marker}-3", "Name": f"{marker} 3 twice"}],
+                                         wait=0)
+    assert inserted["numberRecordsFailed"] == 2
+    failed = _rows(sf.bulk2.Account.get_failed_records(inserted["job_id"]))
+    assert {row["sf__Error"].split(":")[0] for row in failed} == {"DUPLICATE_VALUE"}
+
+
 def test_bulk_job_errors(sandbox: SandboxInfo, sf) -> None:
     with pytest.raises(SalesforceMalformedRequest) as failure:
         list(sf.bulk2.Account.query("SELECT Nope__c FROM Account", wait=0))

@@ -21,6 +21,7 @@ from crm_sync.sandbox.store import (
     VISIBLE_SQL,
     Store,
     convert_value,
+    converter,
     quote,
 )
 
@@ -224,6 +225,25 @@ def test_values_are_accepted_in_json_and_csv_forms(store: Store, user: str, acco
     }
     store.update("Contact", contact_id, {"HasOptedOutOfEmail": 0}, user_id=user)
     assert store.get("Contact", contact_id, ["HasOptedOutOfEmail"])["HasOptedOutOfEmail"] is False
+
+
+def _outcome(convert, value: object) -> object:
+    try:
+        return ("ok", convert(value))
+    except SalesforceError as error:
+        return ("error", error.status, error.error_code, str(error), error.fields)
+
+
+def test_a_plans_converter_converts_as_convert_value_does() -> None:
+    values = [None, "", " ", "text", "x" * 300, "TRUE", "0", 1, 0, 2, 1.5, float("nan"), True, False, "12", "1e3",
+              "2024-05-01", "2024-05-01T12:30:00Z", "2024-13-01", "ada@example.com", "not-an-email", {}, [],
+              {"a": 1}, ["x"], "001000000000000AAA", "0018a0000000001", "001000000000000aaa"]
+    for sobject in CATALOG.objects:
+        for field in sobject.fields:
+            convert = converter(field)
+            for value in values:
+                assert _outcome(convert, value) == _outcome(lambda v, f=field: convert_value(f, v), value), (
+                    sobject.name, field.name, value)
 
 
 def test_datetime_and_date_conversion() -> None:

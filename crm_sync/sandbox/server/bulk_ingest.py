@@ -91,8 +91,9 @@ class IngestRun:
                     rest_writer.writerows(chunk)
                     continue
                 # one transaction per chunk of 200, as Salesforce runs bulk rows: a failed row undoes
-                # only itself (a savepoint), the others commit together
+                # only itself, the others commit together
                 with self.org.store.transaction():
+                    self._look_up_unique(columns, chunk)
                     outcomes = [self._write(columns, row) for row in chunk]
                 for row, (record_id, created, error) in zip(chunk, outcomes, strict=True):
                     if error is None:
@@ -105,6 +106,16 @@ class IngestRun:
             job.result_dir = directory
             if job.state != "Aborted":
                 job.state = "JobComplete"
+
+    def _look_up_unique(self, columns: list[str], chunk: list[list[str]]) -> None:
+        """One look-up per unique column for the chunk's values, so its rows skip their own (see
+        Store.look_up_unique)."""
+        assert self.sobject is not None
+        unique = {field.name for field in self.sobject.unique_fields}
+        wanted = {index: name for index, name in enumerate(columns) if name in unique}
+        if wanted:
+            self.org.store.look_up_unique(self.job.object, {
+                name: [row[index] for row in chunk if index < len(row)] for index, name in wanted.items()})
 
     def _write(self, columns: list[str], row: list[str]) -> tuple[str | None, bool, str | None]:
         """(record Id, created, error text or None) of one CSV row."""

@@ -1,9 +1,11 @@
 """sObject Collections (/composite/sobjects) and the composite resource (/composite).
 
 Collections write up to 200 records, each through the same path as a single REST write, and answer
-one result per record; the records of one call commit together, each in its own savepoint (a failed
-record undoes only itself). With allOrNone=true every write runs in one Store transaction: one failed
-record undoes all, and the others answer ALL_OR_NONE_OPERATION_ROLLED_BACK.
+one result per record; the records of one call commit together, and a failed record undoes only itself
+(its checks come before its one statement; see OrgStore._write). The unique values of a call's records
+are looked up once, in its transaction, before the first record (Store.look_up_unique). With
+allOrNone=true every write runs in one Store transaction: one failed record undoes all, and the others
+answer ALL_OR_NONE_OPERATION_ROLLED_BACK.
 /composite runs up to 25 subrequests in order through the REST router (one API call in all), with
 `@{referenceId.path}` substitution; with allOrNone=true a failed subrequest rolls everything back.
 Inside an allOrNone group, reads see the data as committed before the request (not its own writes).
@@ -84,8 +86,9 @@ def _all_or_none(value: Any) -> bool:
 
 
 def run_collection(org: Org, items: list, write: Callable[[Any], dict], ids_of: Callable[[Any], str | None],
-                   all_or_none: bool) -> list[dict]:
-    """One result per item; `write` raises SalesforceError for a failed item."""
+                   all_or_none: bool, prepare: Callable[[], None] | None = None) -> list[dict]:
+    """One result per item; `write` raises SalesforceError for a failed item. `prepare` runs first, inside
+    the transaction (look-ups made once for all the items)."""
 
     def attempt(item: Any) -> tuple[dict, bool]:
         try:
@@ -94,13 +97,17 @@ def run_collection(org: Org, items: list, write: Callable[[Any], dict], ids_of: 
             return _failure(error, ids_of(item)), False
 
     if not all_or_none:
-        # one transaction for the collection, each record in its own savepoint: a failed record undoes only
-        # itself, the others commit together (one commit, not one per record)
+        # one transaction for the collection: a failed record undoes only itself, the others commit together
+        # (one commit, not one per record)
         with org.store.transaction():
+            if prepare is not None:
+                prepare()
             return [attempt(item)[0] for item in items]
     outcomes: list[tuple[dict, bool]] = []
     try:
         with org.writes.all_or_none():
+            if prepare is not None:
+                prepare()
             outcomes = [attempt(item) for item in items]
             if not all(ok for _, ok in outcomes):
                 raise _Rollback
@@ -123,6 +130,26 @@ def _record_type(org: Org, record: Any) -> str:
     return sobject.name
 
 
+def _look_up_unique(org: Org, records: list) -> None:
+    """One look-up per object and unique field for the values the records give (see Store.look_up_unique);
+    records it cannot read are left to their own write, which answers their error."""
+    values: dict[str, dict[str, list]] = {}
+    for record in records:
+        attributes = key_value(record, "attributes") if isinstance(record, dict) else None
+        name = key_value(attributes, "type") if isinstance(attributes, dict) else None
+        sobject = org.catalog.get(name) if isinstance(name, str) else None
+        if sobject is None or not sobject.unique_fields:
+            continue
+        wanted = {field.name.lower(): field.name for field in sobject.unique_fields}
+        of_object = values.setdefault(sobject.name, {})
+        for key, value in record.items():
+            field = wanted.get(key.lower()) if isinstance(key, str) else None
+            if field is not None:
+                of_object.setdefault(field, []).append(value)
+    for obj, by_field in values.items():
+        org.store.look_up_unique(obj, by_field)
+
+
 def _record_id_of(record: Any) -> str | None:
     record_id = key_value(record, "Id") if isinstance(record, dict) else None
     if isinstance(record_id, str):
@@ -139,7 +166,8 @@ def collection_create(org: Org, req: ApiRequest) -> ApiResult:
         obj = _record_type(org, record)
         return write_success(org.writes.create(obj, record_values(record), user_id=req.user_id))
 
-    return ApiResult(body=run_collection(org, records, create, lambda _: None, _all_or_none(body.get("allOrNone"))))
+    return ApiResult(body=run_collection(org, records, create, lambda _: None, _all_or_none(body.get("allOrNone")),
+                                         prepare=lambda: _look_up_unique(org, records)))
 
 
 @router.route("PATCH", "composite/sobjects")
@@ -158,7 +186,8 @@ def collection_update(org: Org, req: ApiRequest) -> ApiResult:
         org.writes.update(obj, ids.to_18(record_id), values, user_id=req.user_id)
         return write_success(ids.to_18(record_id))
 
-    return ApiResult(body=run_collection(org, records, update, _record_id_of, _all_or_none(body.get("allOrNone"))))
+    return ApiResult(body=run_collection(org, records, update, _record_id_of, _all_or_none(body.get("allOrNone")),
+                                         prepare=lambda: _look_up_unique(org, records)))
 
 
 @router.route("PATCH", "composite/sobjects/{obj}/{field}")
@@ -170,6 +199,7 @@ def collection_upsert(org: Org, req: ApiRequest, obj: str, field: str) -> ApiRes
                               f"Provided external ID field does not exist or is not accessible: {field}")
     body = req.json_object()
     records = _records(body)
+    external_key = external.name.lower()
 
     def upsert(record: Any) -> dict:
         name = _record_type(org, record)
@@ -177,7 +207,7 @@ def collection_upsert(org: Org, req: ApiRequest, obj: str, field: str) -> ApiRes
             raise SalesforceError(400, "INVALID_TYPE",
                                   f"Record type {name} does not match the upsert object {sobject.name}")
         values = record_values(record)
-        value = next((v for k, v in values.items() if k.lower() == external.name.lower()), None)
+        value = next((v for k, v in values.items() if k.lower() == external_key), None)
         if value in (None, ""):
             if external.name == "Id":
                 return write_success(org.writes.create(sobject.name, values, user_id=req.user_id), created=True)
@@ -186,7 +216,8 @@ def collection_upsert(org: Org, req: ApiRequest, obj: str, field: str) -> ApiRes
                                                user_id=req.user_id)
         return write_success(record_id, created=created)
 
-    return ApiResult(body=run_collection(org, records, upsert, lambda _: None, _all_or_none(body.get("allOrNone"))))
+    return ApiResult(body=run_collection(org, records, upsert, lambda _: None, _all_or_none(body.get("allOrNone")),
+                                         prepare=lambda: _look_up_unique(org, records)))
 
 
 @router.route("DELETE", "composite/sobjects")
