@@ -95,8 +95,7 @@ def write_transaction(engine: Engine, *, attach: Mapping[str, Path] | None = Non
             with connection.begin():
                 yield connection
         finally:
-            for schema in attached:
-                connection.connection.dbapi_connection.execute(f"DETACH DATABASE {schema}")
+            _detach(connection, attached)
 
 
 def _attach(connection: Connection, files: Mapping[str, Path]) -> list[str]:
@@ -115,7 +114,16 @@ def _attach(connection: Connection, files: Mapping[str, Path]) -> list[str]:
             dbapi.execute(f"PRAGMA {schema}.journal_mode=OFF")
             dbapi.execute(f"PRAGMA {schema}.synchronous=OFF")
     except BaseException:
-        for schema in attached:
-            dbapi.execute(f"DETACH DATABASE {schema}")
+        _detach(connection, attached)
         raise
     return attached
+
+
+def _detach(connection: Connection, schemas: list[str]) -> None:
+    """DETACH the files attached; a connection that cannot is discarded (never pooled still holding one),
+    and the error that ended the transaction, if any, is the one raised."""
+    try:
+        for schema in schemas:
+            connection.connection.dbapi_connection.execute(f"DETACH DATABASE {schema}")
+    except Exception:  # noqa: BLE001 - the connection is dropped instead
+        connection.invalidate()

@@ -67,6 +67,8 @@ def test_a_failed_part_keeps_the_parts_before_it_and_leaves_no_staging_file(stor
     event.remove(store.engine, "before_cursor_execute", fail_second_insert)
     assert store.count_records("company") == PART and store.get_cursor("Account", LMD) is None
     assert list(scratch.iterdir()) == []
+    with store.engine.connect() as conn:
+        assert [row[1] for row in conn.exec_driver_sql("PRAGMA database_list")] == ["main"]
     counts = store.apply_page("Account", [account_row(n) for n in range(3 * PART)], modstamp_field=LMD,
                               cursor=CursorUpdate(upper_bound=at(10)))
     assert counts == ApplyCounts(imported=2 * PART, unchanged=PART)
