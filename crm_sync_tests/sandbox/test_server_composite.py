@@ -188,3 +188,14 @@ def test_composite_all_or_none_undoes_a_collection_that_succeeded_before_a_later
     assert [r["httpStatusCode"] for r in responses] == [400, 400]
     assert [r["body"][0]["errorCode"] for r in responses] == ["PROCESSING_HALTED", "REQUIRED_FIELD_MISSING"]
     assert _count(sf, marker) == 0
+
+
+def test_composite_all_or_none_overrides_a_delete_collections_flag(sf, marker: str) -> None:
+    account = sf.Account.create({"Name": marker})["id"]
+    responses = _composite(sf, [
+        {"method": "DELETE", "url": f"/services/data/v59.0/composite/sobjects?ids={account},001garbage&allOrNone=false",
+         "referenceId": "gone"},
+    ], all_or_none=True)
+    assert responses[0]["httpStatusCode"] == 200
+    assert _record_codes(responses[0]["body"]) == ["ALL_OR_NONE_OPERATION_ROLLED_BACK", "MALFORMED_ID"]
+    assert _count(sf, marker) == 1
