@@ -48,6 +48,8 @@ class OrgStore(Store):
     Inside a transaction each Store write runs in a SAVEPOINT of the one open write transaction
     (same thread only), so a failed write undoes just itself and the caller decides the outcome;
     reads on that thread use the transaction's connection, so they see its uncommitted writes.
+    A `transaction()` opened inside another one is a SAVEPOINT too: whatever block an exception
+    leaves, the writes made in that block are undone, and nothing else.
     """
 
     def __init__(self, *args, **kwargs) -> None:
@@ -111,9 +113,17 @@ class OrgStore(Store):
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
-        """One write transaction for every write made in the block (an exception rolls all back)."""
+        """One write transaction for every write made in the block (an exception rolls all back).
+
+        Inside an open one it is a savepoint of that one: an exception leaving the block undoes the
+        block's writes (an all-or-none collection inside /composite undoes its own records), and the
+        outer transaction still decides whether the block's writes commit. Nothing the Store remembers
+        per transaction goes wrong by the undo: Ids handed out stay used (a gap), and values known
+        absent (look_up_unique) were forgotten by the writes that gave rows them.
+        """
         if getattr(self._transaction, "connection", None) is not None:
-            yield  # already inside one: the outer transaction decides
+            with self._write():  # a savepoint of the open transaction
+                yield
             return
         with super()._write() as conn:
             self._transaction.connection = conn

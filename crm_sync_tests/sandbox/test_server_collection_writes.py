@@ -186,3 +186,20 @@ def test_values_known_absent_are_forgotten_once_written_and_when_the_transaction
         assert store.upsert("Account", "External_Id__c", "n-2", {"Name": "c"}, user_id=user) == (made, False)
     assert store._absent == {}
     assert store.find_by_external("Account", "External_Id__c", "N-1") == created
+
+
+def test_a_transaction_inside_another_undoes_only_its_own_writes(org: Org) -> None:
+    # the invariant an all-or-none collection inside /composite relies on (OrgStore.transaction)
+    store, user = org.store, org.store.integration_user_id
+    with store.transaction():
+        outer = store.create("Account", {"Name": "outer", "External_Id__c": "T-0"}, user_id=user)
+        with pytest.raises(SalesforceError), store.transaction():
+            store.look_up_unique("Account", {"External_Id__c": ["T-1", "T-2"]})
+            store.create("Account", {"Name": "inner", "External_Id__c": "T-1"}, user_id=user)
+            store.create("Account", {"Name": None}, user_id=user)
+        with store.transaction():
+            kept = store.create("Account", {"Name": "kept", "External_Id__c": "T-1"}, user_id=user)
+    assert store.find_by_external("Account", "External_Id__c", "T-0") == outer
+    assert store.find_by_external("Account", "External_Id__c", "T-1") == kept
+    with store.reader() as conn:
+        assert conn.execute('SELECT count(*) FROM "Account" WHERE Name = ?', ("inner",)).fetchone()[0] == 0

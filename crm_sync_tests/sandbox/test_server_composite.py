@@ -130,3 +130,72 @@ def test_composite_without_all_or_none_keeps_going(sf, marker: str) -> None:
     assert [r["httpStatusCode"] for r in responses] == [400, 400, 201]
     assert responses[1]["body"][0]["errorCode"] == "PROCESSING_HALTED"
     assert _count(sf, marker) == 1
+
+
+def _mixed_composite(marker: str, inner_all_or_none: bool) -> list[dict]:
+    """Salesforce's own example (allOrNone Parameters in Composite and Collections Requests), with a record
+    before it: one Account, a collection of two Accounts of which the second fails (no Name), one Contact."""
+    return [
+        {"method": "POST", "url": "/services/data/v59.0/sobjects/Account", "referenceId": "single",
+         "body": {"Name": f"{marker} single"}},
+        {"method": "POST", "url": "/services/data/v59.0/composite/sobjects", "referenceId": "newAccounts",
+         "body": {"allOrNone": inner_all_or_none, "records": _accounts([f"{marker} good", None])}},
+        {"method": "POST", "url": "/services/data/v59.0/sobjects/Contact", "referenceId": "newContact",
+         "body": {"LastName": marker}},
+    ]
+
+
+def _record_codes(results: list[dict]) -> list[str | None]:
+    return [None if r["success"] else r["errors"][0]["statusCode"] for r in results]
+
+
+@pytest.mark.parametrize("inner_all_or_none", [True, False])
+def test_composite_all_or_none_rolls_back_a_collection_with_a_failed_record(
+        sf, admin: SandboxAdmin, marker: str, inner_all_or_none: bool) -> None:
+    # the composite's allOrNone=true overrides the collection's: its failed record fails the whole request
+    before = admin.counts()
+    responses = _composite(sf, _mixed_composite(marker, inner_all_or_none), all_or_none=True)
+    assert [r["referenceId"] for r in responses] == ["single", "newAccounts", "newContact"]
+    assert [r["httpStatusCode"] for r in responses] == [400, 200, 400]
+    halted = [{"errorCode": "PROCESSING_HALTED",
+               "message": "The transaction was rolled back since another operation in the same transaction failed."}]
+    assert responses[0]["body"] == halted and responses[2]["body"] == halted
+    assert _record_codes(responses[1]["body"]) == ["ALL_OR_NONE_OPERATION_ROLLED_BACK", "REQUIRED_FIELD_MISSING"]
+    assert _count(sf, marker) == 0
+    assert _count(sf, marker, "Contact", "LastName") == 0
+    assert admin.counts() == before
+
+
+@pytest.mark.parametrize("inner_all_or_none", [True, False])
+def test_composite_without_all_or_none_leaves_a_collection_to_its_own_flag(
+        sf, marker: str, inner_all_or_none: bool) -> None:
+    responses = _composite(sf, _mixed_composite(marker, inner_all_or_none), all_or_none=False)
+    assert [r["httpStatusCode"] for r in responses] == [201, 200, 201]
+    first = "ALL_OR_NONE_OPERATION_ROLLED_BACK" if inner_all_or_none else None
+    assert _record_codes(responses[1]["body"]) == [first, "REQUIRED_FIELD_MISSING"]
+    stored = {r["Name"] for r in sf.query(f"SELECT Name FROM Account WHERE Name LIKE '{marker}%'")["records"]}
+    assert stored == ({f"{marker} single"} if inner_all_or_none else {f"{marker} single", f"{marker} good"})
+    assert _count(sf, marker, "Contact", "LastName") == 1
+
+
+def test_composite_all_or_none_undoes_a_collection_that_succeeded_before_a_later_failure(
+        sf, marker: str) -> None:
+    responses = _composite(sf, [
+        {"method": "POST", "url": "/services/data/v59.0/composite/sobjects", "referenceId": "newAccounts",
+         "body": {"allOrNone": True, "records": _accounts([f"{marker} 1", f"{marker} 2"])}},
+        {"method": "POST", "url": "/services/data/v59.0/sobjects/Contact", "referenceId": "bad", "body": {}},
+    ], all_or_none=True)
+    assert [r["httpStatusCode"] for r in responses] == [400, 400]
+    assert [r["body"][0]["errorCode"] for r in responses] == ["PROCESSING_HALTED", "REQUIRED_FIELD_MISSING"]
+    assert _count(sf, marker) == 0
+
+
+def test_composite_all_or_none_overrides_a_delete_collections_flag(sf, marker: str) -> None:
+    account = sf.Account.create({"Name": marker})["id"]
+    responses = _composite(sf, [
+        {"method": "DELETE", "url": f"/services/data/v59.0/composite/sobjects?ids={account},001garbage&allOrNone=false",
+         "referenceId": "gone"},
+    ], all_or_none=True)
+    assert responses[0]["httpStatusCode"] == 200
+    assert _record_codes(responses[0]["body"]) == ["ALL_OR_NONE_OPERATION_ROLLED_BACK", "MALFORMED_ID"]
+    assert _count(sf, marker) == 1

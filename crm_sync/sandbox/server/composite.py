@@ -7,8 +7,12 @@ are looked up once, in its transaction, before the first record (Store.look_up_u
 allOrNone=true every write runs in one Store transaction: one failed record undoes all, and the others
 answer ALL_OR_NONE_OPERATION_ROLLED_BACK.
 /composite runs up to 25 subrequests in order through the REST router (one API call in all), with
-`@{referenceId.path}` substitution; with allOrNone=true a failed subrequest rolls everything back.
-Inside an allOrNone group, reads see the data as committed before the request (not its own writes).
+`@{referenceId.path}` substitution; with allOrNone=true a failed subrequest rolls everything back, and
+the others answer PROCESSING_HALTED. Its allOrNone=true overrides a collection subrequest's own flag: the
+collection runs all-or-none, and one failed record fails the composite (the collection still answers 200
+with its per-record results). With allOrNone=false each collection keeps its own flag, and an all-or-none
+one undoes only its own records (its transaction is a savepoint of the composite's, see
+OrgStore.transaction). Inside an allOrNone group, reads see the group's own writes.
 """
 
 from __future__ import annotations
@@ -307,9 +311,11 @@ def _halted(reference: str, message: str = HALTED_MESSAGE) -> dict:
 
 
 def _run_subrequest(org: Org, req: ApiRequest, sub: dict, results: dict[str, Any], *,
-                    substitute: bool = True) -> tuple[int, Any, dict]:
-    """One subrequest through the REST router; `substitute=False` when the request holds no `@{` at all
-    (nothing to substitute, so its bodies are not walked)."""
+                    substitute: bool = True, all_or_none: bool = False) -> tuple[int, Any, dict, bool]:
+    """One subrequest through the REST router: status, body, headers and whether it succeeded.
+    `substitute=False` when the request holds no `@{` at all (nothing to substitute, so its bodies are not
+    walked). `all_or_none`: the composite's allOrNone=true, which a collection write takes as its own and
+    which makes one failed record of it fail the subrequest."""
     from crm_sync.sandbox.server.api import API_ROUTER
 
     method = str(sub.get("method", "")).upper()
@@ -325,20 +331,30 @@ def _run_subrequest(org: Org, req: ApiRequest, sub: dict, results: dict[str, Any
     if path.startswith(("composite", "jobs")) and not path.startswith("composite/sobjects"):
         raise not_supported(f"The resource /{path} inside a composite request")
     headers = {str(k).lower(): str(v) for k, v in (sub.get("httpHeaders") or {}).items()}
-    sub_request = ApiRequest(method=method, path=path, version=segments[2], query=parse_query_string(parts.query),
+    query = parse_query_string(parts.query)
+    collection_write = method != "GET" and path.startswith("composite/sobjects")
+    if all_or_none and collection_write:
+        if method == "DELETE":
+            query["allOrNone"] = ["true"]
+        elif isinstance(body, dict):
+            body = {**body, "allOrNone": True}
+    sub_request = ApiRequest(method=method, path=path, version=segments[2], query=query,
                              body=json.dumps(body).encode() if body is not None else b"", session=req.session,
                              instance_url=req.instance_url, headers=headers,
                              json_body=body if body is not None else NO_BODY)
     try:
         result = API_ROUTER.dispatch(org, sub_request)
     except SalesforceError as error:
-        return error.status, error.body(), {}
+        return error.status, error.body(), {}, False
     if isinstance(result, Response):
         raise not_supported(f"The resource /{path} inside a composite request")
     out_headers = dict(result.headers)
     if method == "POST" and result.status == 201 and isinstance(result.body, dict) and result.body.get("id"):
         out_headers["Location"] = f"{sub_request.base_url}/{path.rstrip('/')}/{result.body['id']}"
-    return result.status, result.body, out_headers
+    ok = result.status < 400
+    if collection_write and isinstance(result.body, list):
+        ok = ok and all(isinstance(item, dict) and item.get("success") for item in result.body)
+    return result.status, result.body, out_headers, ok
 
 
 @router.route("POST", "composite")
@@ -368,19 +384,22 @@ def composite(org: Org, req: ApiRequest) -> ApiResult:
         for index, sub in enumerate(subrequests):
             reference = references[index]
             try:
-                status, answer, headers = _run_subrequest(org, req, sub, results, substitute=substitute)
+                status, answer, headers, ok = _run_subrequest(org, req, sub, results, substitute=substitute,
+                                                              all_or_none=all_or_none)
             except _MissingReference as missing:
+                ok = False
                 status, answer, headers = 400, [{
                     "errorCode": "PROCESSING_HALTED",
                     "message": f"Invalid reference specified. No value for {missing} found in a previous "
                                "successful subrequest.",
                 }], {}
             except SalesforceError as error:
+                ok = False
                 status, answer, headers = error.status, error.body(), {}
             responses.append(_subresponse(reference, status, answer, headers))
             if status < 400:
                 results[reference] = answer
-            elif all_or_none:
+            if all_or_none and not ok:
                 raise _Failed(index, responses)
         return responses
 

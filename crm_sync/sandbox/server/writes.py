@@ -58,6 +58,7 @@ class RecordWrites:
 
     @contextmanager
     def all_or_none(self) -> Iterator[None]:
-        """Writes inside run in one transaction: an exception leaving the block undoes all of them."""
+        """Writes inside run in one transaction: an exception leaving the block undoes all of them (inside
+        another all-or-none group, only them: see OrgStore.transaction)."""
         with self.store.transaction():
             yield
