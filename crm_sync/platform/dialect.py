@@ -64,11 +64,13 @@ def joins_by_index_lookups(conn: Connection) -> Iterator[None]:
     in the salesforce_id index. Its planner otherwise hash-joins the page against every model row (or every
     one in the page's Id span: nearly all of them when a page comes in modstamp order), one read of the
     model table per page, quadratic over a full fetch. It cannot judge this alone: a staging table is new
-    each time, without statistics. SQLite joins by nested loop anyway."""
+    each time, without statistics. SQLite joins by nested loop anyway.
+    JIT is off too: the costs those settings add to a plan (and the per-row subplans of a conflict rule)
+    pass its threshold, and compiling took 80-600 ms of a statement that runs in 20-50 ms."""
     if is_sqlite(conn):
         yield
         return
-    settings = ("enable_hashjoin", "enable_mergejoin", "enable_seqscan")
+    settings = ("enable_hashjoin", "enable_mergejoin", "enable_seqscan", "jit")
     for setting in settings:
         conn.exec_driver_sql(f"SET LOCAL {setting} = off")
     yield
