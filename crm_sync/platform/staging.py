@@ -8,7 +8,8 @@
   deleted after it ends (`engine.write_transaction(attach=)`). Staging outside the transaction also keeps
   SQLite's single write lock free for that long.
 
-The file is open in one SQLite library at a time: ADBC's own copy of SQLite has closed it before Python's
+A process killed during an apply leaves its files; the next process that stages removes the files of
+processes that are gone (`remove_orphans`). The file is open in one SQLite library at a time: ADBC's own copy of SQLite has closed it before Python's
 opens it. Two copies of SQLite holding one file in one process would release each other's POSIX locks.
 The staging database keeps no journal: it is scratch, thrown away after the apply whatever its outcome.
 Both ways the staged values are what SQLAlchemy would store: datetimes and dates as SQLite's fixed-width
@@ -37,6 +38,8 @@ from sqlalchemy.engine import Connection
 from crm_sync.platform.types import ARROW_TIMESTAMP
 
 SQLITE_STAGE_SCHEMA = "crm_stage"  # the alias a staging file is attached under
+STAGE_PREFIX = "crm-sync-stage-"  # + the writing process's id: crm-sync-stage-<pid>-<random>.db
+_swept: set[str] = set()  # temporary directories this process has already rid of orphans
 T = TypeVar("T")
 
 
@@ -77,7 +80,8 @@ class StageFile:
 
 def write_sqlite_stage(name: str, columns: Sequence[sa.Column], data: pa.Table) -> StageFile:
     """A new scratch file with `data` in table `name` declared by `columns` (the caller removes it)."""
-    handle, path_text = tempfile.mkstemp(prefix="crm-sync-stage-", suffix=".db")
+    remove_orphans()
+    handle, path_text = tempfile.mkstemp(prefix=f"{STAGE_PREFIX}{os.getpid()}-", suffix=".db")
     os.close(handle)
     path = Path(path_text)
     try:
@@ -116,6 +120,29 @@ def staged_ahead(stage: Callable[[T], StageFile], items: Sequence[T]) -> Iterato
             if ahead is not None:
                 with contextlib.suppress(BaseException):
                     ahead.result().remove()
+
+
+def remove_orphans() -> None:
+    """Remove the staging files of processes that are gone (killed during an apply: nothing else removes
+    them), once per process and temporary directory."""
+    folder = tempfile.gettempdir()
+    if folder in _swept:
+        return
+    _swept.add(folder)
+    for path in Path(folder).glob(f"{STAGE_PREFIX}*-*.db"):
+        pid = path.name[len(STAGE_PREFIX):].split("-", 1)[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            path.unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
 
 
 def sqlite_columns(data: pa.Table) -> pa.Table:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
+import subprocess
+import sys
 import tempfile
 import threading
 from collections.abc import Iterator
@@ -143,3 +146,20 @@ def test_staged_ahead_writes_the_next_file_while_this_one_is_used_and_removes_ev
     with pytest.raises(ValueError, match="part 1"):
         next(failing)
     assert list(scratch.iterdir()) == []
+
+
+def test_the_staging_files_of_a_process_that_is_gone_are_removed(scratch: Path) -> None:
+    """A process killed during an apply leaves its staging files; the next one that stages removes them, and
+    never the files of a process still running."""
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                          text=True, check=True).stdout.strip()
+    orphan = scratch / f"{staging.STAGE_PREFIX}{gone}-abc.db"
+    running = scratch / f"{staging.STAGE_PREFIX}{os.getppid()}-abc.db"
+    unrelated = scratch / "crm-sync-stage-notes.txt"
+    for path in (orphan, running, unrelated):
+        path.write_text("x")
+    staging._swept.discard(str(scratch))
+    staged = staging.write_sqlite_stage("crm_stage_test", [sa.Column("salesforce_id", sa.String(18))],
+                                        pa.table({"salesforce_id": ["001A"]}))
+    staged.remove()
+    assert sorted(p.name for p in scratch.iterdir()) == sorted([running.name, unrelated.name])
