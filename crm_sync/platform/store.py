@@ -122,7 +122,7 @@ class PlatformStore:
 
         def stage(part: pa.Table) -> staging.StageFile:
             with apply_errors_named(section, part):
-                return staging.write_sqlite_stage(records.staging_name(section), records.staging_columns(section, part),
+                return staging.write_sqlite_stage(records.staging_name(section), records.staging_columns(section, part, keyed=True),
                                                   records.staging_data(section, part))
 
         yield from staging.staged_ahead(stage, parts)
