@@ -1,7 +1,8 @@
 """Which platform database, and a SQLAlchemy engine for it (SQLite file or Postgres, by URL).
 
-SQLite connections run in WAL mode with foreign keys on, a busy timeout, `synchronous=NORMAL`, temporary
-tables in memory (an apply's staging table never touches a temp file);
+SQLite connections run in WAL mode with foreign keys on, a busy timeout, `synchronous=NORMAL` and
+temporary storage (sorts, transient indexes) in memory; an apply's staging table is a file of its own,
+attached for its transaction (`write_transaction(attach=)`, staging.py);
 transactions are begun by SQLAlchemy (not by the driver), and `write_transaction()` begins with
 `BEGIN IMMEDIATE` so a writer holds the write lock from its first statement. Postgres sessions use UTC.
 """

@@ -75,8 +75,8 @@ def apply_page(
     """Apply one normalized page (see pages.normalize_page) inside the caller's write transaction.
 
     Set-based: the page is bulk-loaded into a staging table (staging.py; `staged`: one the caller has
-    already loaded with `staging_data(page)`, as SQLite's are, else a temporary one), each staged row is classified
-    with one UPDATE .. FROM, then one UPDATE, one UPDATE (modstamps only) and one INSERT .. SELECT
+    already loaded with `staging_data(page)`, as SQLite's are, else a temporary one), each staged row is
+    classified with one UPDATE .. FROM, then one UPDATE, one UPDATE (modstamps only) and one INSERT .. SELECT
     write the model table. The cursor and the landing manifest are updated in the same transaction.
     `links` (Salesforce Id -> platform id) first gives rows whose create's answer was lost the Id of the
     record it made, so the page updates them instead of inserting a second row.
@@ -231,14 +231,13 @@ class _ApplySql:
         # row up in the staging table, once per page (quadratic over a full fetch). Implied by the join on
         # salesforce_id, the page's Id span said outright makes it read the model table through its
         # salesforce_id index; the bounds come from the staged rows in SQL, so they order as the column's
-        # collation does. Where SQLite updates the staging table it already looks each staged row up in
-        # that index, and the span would make it walk the index over the page's span instead. Postgres
-        # joins by nested loop instead (dialect.joins_by_index_lookups): a span would read every model row
-        # in it, and a page in modstamp order spans nearly every Id.
+        # collation does. The classification, which updates the staging table, goes without it: SQLite
+        # already looks each staged row up in that index there, and the span would make it walk the index
+        # over the page's span instead. Postgres joins by nested loop instead (dialect.joins_by_index_lookups):
+        # a span would read every model row in it, and a page in modstamp order spans nearly every Id.
         sqlite = self.dialect_name == "sqlite"
         self.t_in_page = (f"t.salesforce_id BETWEEN (SELECT MIN(salesforce_id) FROM {self.s}) "
                           f"AND (SELECT MAX(salesforce_id) FROM {self.s})") if sqlite else "1 = 1"
-        self.t_in_page_classifying = "1 = 1"
 
     def _differs(self, left: str, right: str) -> str:
         return dialect.differs(left, right, self.dialect_name)
@@ -305,7 +304,7 @@ class _ApplySql:
             f"WHEN s.deleted <> t.deleted OR {moves} THEN 'update' "
             f"WHEN {self._any([self.conflicting(c) for c in self.merged])} THEN 'kept' "
             "ELSE 'touch' END "
-            f"FROM {self.t} AS t WHERE t.salesforce_id = s.salesforce_id AND {self.t_in_page_classifying}"
+            f"FROM {self.t} AS t WHERE t.salesforce_id = s.salesforce_id"
         )
 
     def new_action(self) -> str:

@@ -9,8 +9,9 @@
   SQLite's single write lock free for that long.
 
 A process killed during an apply leaves its files; the next process that stages removes the files of
-processes that are gone (`remove_orphans`). The file is open in one SQLite library at a time: ADBC's own copy of SQLite has closed it before Python's
-opens it. Two copies of SQLite holding one file in one process would release each other's POSIX locks.
+processes that are gone (`remove_orphans`). A file is open in one SQLite library at a time: ADBC's own
+copy of SQLite has closed it before Python's opens it (two copies of SQLite holding one file in one
+process would release each other's POSIX locks).
 The staging database keeps no journal: it is scratch, thrown away after the apply whatever its outcome.
 Both ways the staged values are what SQLAlchemy would store: datetimes and dates as SQLite's fixed-width
 text, booleans as 0/1, into columns declared with the same types (so the same affinities).

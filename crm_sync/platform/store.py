@@ -121,8 +121,9 @@ class PlatformStore:
             return
 
         def stage(part: pa.Table) -> staging.StageFile:
+            columns = records.staging_columns(section, part, keyed=True)
             with apply_errors_named(section, part):
-                return staging.write_sqlite_stage(records.staging_name(section), records.staging_columns(section, part, keyed=True),
+                return staging.write_sqlite_stage(records.staging_name(section), columns,
                                                   records.staging_data(section, part))
 
         yield from staging.staged_ahead(stage, parts)
